@@ -1,0 +1,42 @@
+//! The edge Worker: one deployment serving every tenant.
+//!
+//! # Design
+//! Each request is routed by its host. `/admin/*` is the operator API and answers on any host. Every
+//! other path belongs to the tenant whose `domain` or `webrtc_host` matches the request's host
+//! ([`tenants::TenantStore::by_host`]); an unknown host gets 404 problem+json and nothing else.
+//! The Worker is a thin shell: tenant schema, validation and the public view live in the `shared` crate.
+
+mod admin;
+mod http;
+mod phone;
+mod tenants;
+
+use shared::host::normalize_host;
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let url = req.url()?;
+    let path = url.path().to_owned();
+    if path == "/admin" || path.starts_with("/admin/") {
+        return admin::handle(req, &env, &path).await;
+    }
+    let host = url.host_str().map(normalize_host).unwrap_or_default();
+    let store = tenants::TenantStore::new(env.d1("DB")?);
+    let tenant = match store.by_host(&host).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return http::error(404, format!("no phone is configured for host {host:?}")),
+        Err(e) => {
+            worker::console_error!("tenant lookup failed: {e}");
+            return http::error(503, "the phone's configuration could not be loaded; try again shortly");
+        }
+    };
+    match (req.method(), path.as_str()) {
+        (Method::Get | Method::Head, "/api/config") => phone::config(&tenant, &url, &env),
+        (Method::Get | Method::Head, "/manifest.webmanifest") => phone::manifest(&tenant),
+        (Method::Get | Method::Head, "/icon.svg") => phone::icon(&tenant),
+        (_, p) if p.starts_with("/api/") => http::error(404, format!("no API at {p}")),
+        (Method::Get | Method::Head, _) => phone::asset(req, &env).await,
+        _ => http::error(405, "only GET and HEAD are served here"),
+    }
+}

@@ -1,0 +1,18 @@
+//! Types and protocol code used by every part of the webphone platform.
+//!
+//! # Design
+//! Everything here is plain data and sans-IO logic: no sockets, no clocks, no storage. The edge Worker
+//! (wasm32) and the media node (native) are thin shells that feed bytes and time in and carry out what
+//! comes back, so the same code runs in both and is tested deterministically.
+//!
+//! - [`tenant`]: the tenant configuration schema, its validation and the public view served to browsers.
+//! - [`problem`]: RFC 9457 problem details, the body of every HTTP error the platform returns.
+//! - [`host`]: hostname normalisation used for routing requests to tenants.
+//! - [`sip`]: SIP messages: parsing, typed headers, serialization, and what the edge does with them.
+//! - [`sdp`]: SDP session descriptions: parsing and serialization.
+
+pub mod host;
+pub mod problem;
+pub mod tenant;
+pub mod sdp;
+pub mod sip;
