@@ -1,1 +1,42 @@
-//! Test harness.
+//! The harness that starts the platform's real processes, for the end-to-end tests and for
+//! `cargo xtask dev`.
+//!
+//! # Design
+//! Like corrosion's test agents: every test starts its own processes on free loopback ports with its own
+//! state folder, and a guard stops the whole process group when the test ends, pass or fail.
+//! - [`process`]: spawning in a new process group, stopping it on drop, bounded waits.
+//! - [`http`]: a minimal HTTP/1.1 client (any `Host` header, bodies, problem+json) over a plain socket.
+//! - [`edge`]: the edge Worker under `wrangler dev` (local workerd, D1, Durable Objects) with migrations
+//!   applied and an operator token.
+
+pub mod edge;
+pub mod http;
+pub mod process;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// The workspace root (where `wrangler.toml` and `node_modules/` are).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_tcp_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A fresh folder under `target/test-state/` for one test's files (logs, local Worker state).
+pub fn scratch_dir(name: &str) -> std::io::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = workspace_root()
+        .join("target")
+        .join("test-state")
+        .join(format!("{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,274 @@
+//! The node's IO shell: binds the control (TCP) and media (UDP) sockets, serves until the
+//! shutdown future completes, then drains for at most `drain_timeout_secs`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::control;
+use crate::media::{self, MediaStats};
+
+/// A control client has this long to send its request headers (no slowloris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The control listen address could not be bound (in use, not local, no permission).
+    #[error("cannot bind control_listen {addr} (TCP): {source}")]
+    BindControl {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: io::Error,
+    },
+    /// The media listen address could not be bound.
+    #[error("cannot bind media_listen {addr} (UDP): {source}")]
+    BindMedia {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: io::Error,
+    },
+}
+
+/// A node with its sockets bound, not serving yet. Binding first lets callers (and tests)
+/// learn the actual addresses when the config asks for port 0.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    control: TcpListener,
+    control_addr: SocketAddr,
+    media: UdpSocket,
+    media_addr: SocketAddr,
+    stats: Arc<MediaStats>,
+}
+
+impl Server {
+    /// Binds the control and media sockets of `config`.
+    pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let bind_control = |source| ServerError::BindControl {
+            addr: config.control_listen,
+            source,
+        };
+        let control = TcpListener::bind(config.control_listen)
+            .await
+            .map_err(bind_control)?;
+        let control_addr = control.local_addr().map_err(bind_control)?;
+        let bind_media = |source| ServerError::BindMedia {
+            addr: config.media_listen,
+            source,
+        };
+        let media = UdpSocket::bind(config.media_listen)
+            .await
+            .map_err(bind_media)?;
+        let media_addr = media.local_addr().map_err(bind_media)?;
+        Ok(Self {
+            config,
+            control,
+            control_addr,
+            media,
+            media_addr,
+            stats: Arc::default(),
+        })
+    }
+
+    /// The bound control address.
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control_addr
+    }
+
+    /// The bound media address.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// Counters of the media socket.
+    pub fn media_stats(&self) -> Arc<MediaStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, logs "shutting down" and waits
+    /// up to the drain timeout for open control connections before returning.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Self {
+            config,
+            control,
+            control_addr,
+            media,
+            media_addr,
+            stats,
+        } = self;
+        info!(
+            id = %config.id,
+            region = %config.region,
+            control_listen = %control_addr,
+            media_listen = %media_addr,
+            advertised_ip = %config.advertised_ip(),
+            rtp_ports = %format_args!("{}-{}", config.rtp_port_min, config.rtp_port_max),
+            capacity = config.capacity,
+            version = env!("CARGO_PKG_VERSION"),
+            "media-node started"
+        );
+
+        if (config.rtp_port_min..=config.rtp_port_max).contains(&media_addr.port()) {
+            // Only possible with media_listen port 0 (validation rejects a configured one).
+            warn!(
+                media_listen = %media_addr,
+                "the media port the OS picked lies inside the RTP range; fine for tests, not for production"
+            );
+        }
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let media_task = tokio::spawn({
+            let stats = Arc::clone(&stats);
+            async move { media::receive_loop(&media, &stats, stopped(stop_rx)).await }
+        });
+
+        let graceful = GracefulShutdown::new();
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = control.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let service = service_fn(|request| async move {
+                            Ok::<_, Infallible>(control::respond(&request))
+                        });
+                        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                        tokio::spawn(async move {
+                            if let Err(e) = connection.await {
+                                debug!(%peer, error = %e, "control connection failed");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "control accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                },
+            }
+        }
+
+        info!(
+            drain_timeout_secs = config.drain_timeout_secs,
+            "shutting down"
+        );
+        drop(control);
+        let _ = stop_tx.send(true);
+        let drain = async {
+            graceful.shutdown().await;
+            let _ = media_task.await;
+        };
+        if tokio::time::timeout(config.drain_timeout(), drain)
+            .await
+            .is_err()
+        {
+            warn!(
+                drain_timeout_secs = config.drain_timeout_secs,
+                "drain timeout elapsed; closing what is left"
+            );
+        }
+        info!(
+            media_packets = stats.packets(),
+            media_bytes = stats.bytes(),
+            "media-node stopped"
+        );
+    }
+}
+
+/// Completes once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Binds the sockets of `config` and serves until `shutdown` completes (then drains).
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    Server::bind(config).await?.run(shutdown).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn loopback_config() -> Config {
+        Config::from_layers([Overrides {
+            control_listen: Some("127.0.0.1:0".parse().unwrap()),
+            media_listen: Some("127.0.0.1:0".parse().unwrap()),
+            drain_timeout_secs: Some(5),
+            ..Overrides::default()
+        }])
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_healthz_and_returns_after_shutdown() {
+        let server = Server::bind(loopback_config()).await.unwrap();
+        let addr = server.control_addr();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run(async {
+            let _ = shutdown_rx.await;
+        }));
+
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            stream.read_to_string(&mut response),
+        )
+        .await
+        .expect("no response")
+        .unwrap();
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.ends_with("\r\n\r\nok"), "{response}");
+
+        shutdown_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("server did not stop")
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still accepting after shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn bind_failure_names_the_key_and_address() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = loopback_config();
+        config.control_listen = taken.local_addr().unwrap();
+        let err = Server::bind(config).await.unwrap_err();
+        assert!(matches!(err, ServerError::BindControl { .. }));
+        assert!(
+            err.to_string()
+                .starts_with("cannot bind control_listen 127.0.0.1:"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! Helpers for tests that run the real `media-node` binary. Everything is time-bounded.
+
+#![allow(dead_code)] // each test file uses a subset
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Upper bound for anything a test waits for; generous for a loaded 2-core machine.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The binary under test, with a clean environment (no inherited `MEDIA_NODE_*`/`RUST_LOG`).
+pub fn media_node() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_media-node"));
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+}
+
+/// A running node, killed when dropped so a failing test never leaves it behind.
+pub struct Running {
+    pub child: Child,
+    /// stderr lines as they arrive.
+    pub lines: mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Running {
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn media-node");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (bounded) for a stderr line satisfying `matches` and returns it.
+    pub fn wait_for_line(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {what} line ({e:?}); stderr so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits (bounded) for the process to exit, then collects the rest of stderr.
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "media-node did not exit within {WAIT:?}; stderr:\n{}",
+                self.seen.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The pipe closes when the process is gone; the reader thread then ends the channel.
+        while let Ok(line) = self.lines.recv_timeout(WAIT) {
+            self.seen.push(line);
+        }
+        status
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
