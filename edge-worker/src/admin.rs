@@ -42,7 +42,12 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response>
                 _ => return method_not_allowed("GET, PUT, PATCH, DELETE"),
             }
         }
-        _ => return http::error(404, format!("no operator API at {path}; see /admin/openapi.json")),
+        _ => {
+            return http::error(
+                404,
+                format!("no operator API at {path}; see /admin/openapi.json"),
+            )
+        }
     };
     match result {
         Ok(resp) => Ok(resp),
@@ -72,22 +77,36 @@ type ApiResult = std::result::Result<Response, ApiError>;
 
 fn authenticate(req: &Request, env: &Env) -> std::result::Result<(), Result<Response>> {
     let Ok(expected) = env.secret("OPERATOR_TOKEN").map(|s| s.to_string()) else {
-        return Err(http::error(503, "the operator API is not configured: set the OPERATOR_TOKEN secret"));
+        return Err(http::error(
+            503,
+            "the operator API is not configured: set the OPERATOR_TOKEN secret",
+        ));
     };
-    let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
+    let given = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let token = given
         .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     match token {
-        Some(t) if !expected.is_empty() && constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(t) if !expected.is_empty() && constant_time_eq(t.as_bytes(), expected.as_bytes()) => {
+            Ok(())
+        }
         _ => Err(unauthorized()),
     }
 }
 
 fn unauthorized() -> Result<Response> {
-    let mut resp = http::error(401, "send the operator token as `Authorization: Bearer <token>`")?;
-    resp.headers_mut().set("www-authenticate", "Bearer realm=\"operator\"")?;
+    let mut resp = http::error(
+        401,
+        "send the operator token as `Authorization: Bearer <token>`",
+    )?;
+    resp.headers_mut()
+        .set("www-authenticate", "Bearer realm=\"operator\"")?;
     Ok(resp)
 }
 
@@ -110,7 +129,11 @@ fn method_not_allowed(allow: &str) -> Result<Response> {
 
 async fn list(store: &TenantStore) -> ApiResult {
     let tenants = store.list().await?;
-    Ok(http::json(200, &serde_json::json!({ "tenants": tenants }), "application/json")?)
+    Ok(http::json(
+        200,
+        &serde_json::json!({ "tenants": tenants }),
+        "application/json",
+    )?)
 }
 
 async fn get(store: &TenantStore, domain: &str) -> ApiResult {
@@ -124,7 +147,8 @@ async fn create(store: &TenantStore, req: &mut Request) -> ApiResult {
     let tenant = read_tenant(req).await?;
     store.create(&tenant).await?;
     let mut resp = http::json(201, &tenant, "application/json")?;
-    resp.headers_mut().set("location", &format!("/admin/tenants/{}", tenant.domain))?;
+    resp.headers_mut()
+        .set("location", &format!("/admin/tenants/{}", tenant.domain))?;
     Ok(resp)
 }
 
@@ -150,7 +174,8 @@ async fn patch(store: &TenantStore, domain: &str, req: &mut Request) -> ApiResul
     let Some(current) = store.get(domain).await? else {
         return Err(not_found(domain));
     };
-    let mut doc = serde_json::to_value(&current).map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?;
+    let mut doc = serde_json::to_value(&current)
+        .map_err(|e| ApiError::Store(StoreError::Backend(e.to_string())))?;
     merge_patch(&mut doc, &patch);
     let tenant = TenantConfig::from_json(doc.to_string().as_bytes()).map_err(bad_request)?;
     store.replace(domain, &tenant).await?;
@@ -180,7 +205,10 @@ async fn read_body(req: &mut Request, types: &[&str]) -> std::result::Result<Vec
     }
     let body = req.bytes().await?;
     if body.len() > MAX_BODY {
-        return Err(ApiError::Response(http::error(413, "the body must be at most 1 MiB")));
+        return Err(ApiError::Response(http::error(
+            413,
+            "the body must be at most 1 MiB",
+        )));
     }
     Ok(body)
 }
@@ -199,7 +227,10 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
             if value.is_null() {
                 map.remove(key);
             } else {
-                merge_patch(map.entry(key.clone()).or_insert(serde_json::Value::Null), value);
+                merge_patch(
+                    map.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
             }
         }
     }
@@ -214,17 +245,27 @@ fn bad_request(e: ConfigError) -> ApiError {
 }
 
 fn not_found(domain: &str) -> ApiError {
-    ApiError::Response(http::error(404, format!("no tenant with domain {domain:?}")))
+    ApiError::Response(http::error(
+        404,
+        format!("no tenant with domain {domain:?}"),
+    ))
 }
 
 fn store_error(e: StoreError) -> Result<Response> {
     match &e {
-        StoreError::HostTaken { field, .. } => http::problem(&Problem::new(409, e.to_string()).with_field(*field)),
-        StoreError::Exists(_) => http::problem(&Problem::new(409, e.to_string()).with_field("domain")),
+        StoreError::HostTaken { field, .. } => {
+            http::problem(&Problem::new(409, e.to_string()).with_field(*field))
+        }
+        StoreError::Exists(_) => {
+            http::problem(&Problem::new(409, e.to_string()).with_field("domain"))
+        }
         StoreError::Conflict => http::error(409, e.to_string()),
         StoreError::Backend(detail) => {
             worker::console_error!("tenant storage failed: {detail}");
-            http::error(500, "tenant storage failed; the operator can find the cause in the Worker logs")
+            http::error(
+                500,
+                "tenant storage failed; the operator can find the cause in the Worker logs",
+            )
         }
     }
 }
@@ -235,7 +276,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;

@@ -7,7 +7,8 @@ use worker::{Response, Result};
 /// A problem+json response.
 pub fn problem(p: &Problem) -> Result<Response> {
     let mut resp = Response::from_bytes(p.to_json().into_bytes())?.with_status(p.status);
-    resp.headers_mut().set("content-type", problem::CONTENT_TYPE)?;
+    resp.headers_mut()
+        .set("content-type", problem::CONTENT_TYPE)?;
     resp.headers_mut().set("cache-control", "no-store")?;
     Ok(resp)
 }

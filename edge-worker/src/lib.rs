@@ -28,7 +28,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(None) => return http::error(404, format!("no phone is configured for host {host:?}")),
         Err(e) => {
             worker::console_error!("tenant lookup failed: {e}");
-            return http::error(503, "the phone's configuration could not be loaded; try again shortly");
+            return http::error(
+                503,
+                "the phone's configuration could not be loaded; try again shortly",
+            );
         }
     };
     match (req.method(), path.as_str()) {

@@ -59,7 +59,8 @@ pub fn icon(tenant: &TenantConfig) -> Result<Response> {
     );
     let mut resp = Response::ok(svg)?;
     resp.headers_mut().set("content-type", "image/svg+xml")?;
-    resp.headers_mut().set("cache-control", "public, max-age=3600")?;
+    resp.headers_mut()
+        .set("cache-control", "public, max-age=3600")?;
     Ok(resp)
 }
 
@@ -72,10 +73,18 @@ fn short_name(brand: &str) -> String {
     if brand.chars().count() <= 12 {
         brand.to_owned()
     } else {
-        brand.split_whitespace().next().unwrap_or(brand).chars().take(12).collect()
+        brand
+            .split_whitespace()
+            .next()
+            .unwrap_or(brand)
+            .chars()
+            .take(12)
+            .collect()
     }
 }
 
 fn escape_xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -84,7 +84,12 @@ impl TenantStore {
     /// The tenant answering on `host` (a normalised hostname), through the isolate cache.
     pub async fn by_host(&self, host: &str) -> Result<Option<Rc<TenantConfig>>, StoreError> {
         let now = now_ms();
-        let cached = CACHE.with(|c| c.borrow().get(host).filter(|(exp, _)| *exp > now).map(|(_, t)| t.clone()));
+        let cached = CACHE.with(|c| {
+            c.borrow()
+                .get(host)
+                .filter(|(exp, _)| *exp > now)
+                .map(|(_, t)| t.clone())
+        });
         if let Some(hit) = cached {
             return Ok(hit);
         }
@@ -124,8 +129,12 @@ impl TenantStore {
 
     /// Every tenant, ordered by domain.
     pub async fn list(&self) -> Result<Vec<TenantConfig>, StoreError> {
-        let rows: Vec<ConfigRow> =
-            self.db.prepare("SELECT config FROM tenants ORDER BY domain").all().await?.results()?;
+        let rows: Vec<ConfigRow> = self
+            .db
+            .prepare("SELECT config FROM tenants ORDER BY domain")
+            .all()
+            .await?
+            .results()?;
         rows.iter().map(|r| decode(&r.config)).collect()
     }
 
@@ -150,13 +159,19 @@ impl TenantStore {
         }
         self.check_hosts_free(tenant, Some(domain)).await?;
         let mut batch = vec![
-            self.db.prepare("DELETE FROM tenant_hosts WHERE domain = ?1").bind(&[domain.into()])?,
+            self.db
+                .prepare("DELETE FROM tenant_hosts WHERE domain = ?1")
+                .bind(&[domain.into()])?,
             self.db
                 .prepare(
                     "UPDATE tenants SET domain = ?2, config = ?3, \
                      updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE domain = ?1",
                 )
-                .bind(&[domain.into(), tenant.domain.as_str().into(), encode(tenant)?.into()])?,
+                .bind(&[
+                    domain.into(),
+                    tenant.domain.as_str().into(),
+                    encode(tenant)?.into(),
+                ])?,
         ];
         batch.extend(self.host_inserts(tenant)?);
         self.write(batch).await
@@ -167,8 +182,12 @@ impl TenantStore {
         let results = self
             .db
             .batch(vec![
-                self.db.prepare("DELETE FROM tenant_hosts WHERE domain = ?1").bind(&[domain.into()])?,
-                self.db.prepare("DELETE FROM tenants WHERE domain = ?1").bind(&[domain.into()])?,
+                self.db
+                    .prepare("DELETE FROM tenant_hosts WHERE domain = ?1")
+                    .bind(&[domain.into()])?,
+                self.db
+                    .prepare("DELETE FROM tenants WHERE domain = ?1")
+                    .bind(&[domain.into()])?,
             ])
             .await?;
         clear_cache();
@@ -181,19 +200,33 @@ impl TenantStore {
     }
 
     /// Refuses hosts held by a tenant other than `own_domain`.
-    async fn check_hosts_free(&self, tenant: &TenantConfig, own_domain: Option<&str>) -> Result<(), StoreError> {
+    async fn check_hosts_free(
+        &self,
+        tenant: &TenantConfig,
+        own_domain: Option<&str>,
+    ) -> Result<(), StoreError> {
         let hosts = tenant.hosts();
         let rows: Vec<HostRow> = self
             .db
             .prepare("SELECT host, domain FROM tenant_hosts WHERE host IN (?1, ?2)")
-            .bind(&[hosts[0].as_str().into(), hosts.last().map_or("", |h| h.as_str()).into()])?
+            .bind(&[
+                hosts[0].as_str().into(),
+                hosts.last().map_or("", |h| h.as_str()).into(),
+            ])?
             .all()
             .await?
             .results()?;
-        match rows.into_iter().find(|r| Some(r.domain.as_str()) != own_domain) {
+        match rows
+            .into_iter()
+            .find(|r| Some(r.domain.as_str()) != own_domain)
+        {
             None => Ok(()),
             Some(taken) => Err(StoreError::HostTaken {
-                field: if taken.host == tenant.domain.as_str() { "domain" } else { "webrtc_host" },
+                field: if taken.host == tenant.domain.as_str() {
+                    "domain"
+                } else {
+                    "webrtc_host"
+                },
                 host: taken.host,
                 owner: taken.domain,
             }),
@@ -234,5 +267,6 @@ fn encode(tenant: &TenantConfig) -> Result<String, StoreError> {
 }
 
 fn decode(json: &str) -> Result<TenantConfig, StoreError> {
-    TenantConfig::from_json(json.as_bytes()).map_err(|e| StoreError::Backend(format!("stored tenant is invalid: {e}")))
+    TenantConfig::from_json(json.as_bytes())
+        .map_err(|e| StoreError::Backend(format!("stored tenant is invalid: {e}")))
 }

@@ -22,7 +22,11 @@ pub fn normalize_host(host: &str) -> String {
     } else {
         match host.rsplit_once(':') {
             // Exactly one colon: `name:port`. More than one without brackets: a bare IPv6 address.
-            Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+            Some((name, port))
+                if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                name
+            }
             _ => host,
         }
     };
@@ -42,7 +46,9 @@ pub enum HostnameError {
     #[error("must be a bare hostname such as `phone.example.com` (no scheme, port or path); found {0:?}")]
     InvalidCharacter(char),
     /// A dot-separated label is empty, longer than 63 characters, or starts or ends with `-`.
-    #[error("label {0:?} must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen")]
+    #[error(
+        "label {0:?} must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen"
+    )]
     InvalidLabel(String),
 }
 
@@ -70,7 +76,11 @@ impl Hostname {
             return Err(HostnameError::InvalidCharacter(c));
         }
         for label in lower.split('.') {
-            if label.is_empty() || label.len() > 63 || label.starts_with('-') || label.ends_with('-') {
+            if label.is_empty()
+                || label.len() > 63
+                || label.starts_with('-')
+                || label.ends_with('-')
+            {
                 return Err(HostnameError::InvalidLabel(label.to_owned()));
             }
         }
@@ -125,16 +135,31 @@ mod tests {
             Hostname::parse("https://a.example"),
             Err(HostnameError::InvalidCharacter(':'))
         );
-        assert_eq!(Hostname::parse("a.example/x"), Err(HostnameError::InvalidCharacter('/')));
-        assert!(matches!(Hostname::parse("-a.example"), Err(HostnameError::InvalidLabel(_))));
-        assert!(matches!(Hostname::parse("a..example"), Err(HostnameError::InvalidLabel(_))));
+        assert_eq!(
+            Hostname::parse("a.example/x"),
+            Err(HostnameError::InvalidCharacter('/'))
+        );
+        assert!(matches!(
+            Hostname::parse("-a.example"),
+            Err(HostnameError::InvalidLabel(_))
+        ));
+        assert!(matches!(
+            Hostname::parse("a..example"),
+            Err(HostnameError::InvalidLabel(_))
+        ));
         assert_eq!(Hostname::parse(""), Err(HostnameError::Empty));
     }
 
     #[test]
     fn ip_literals_and_mixed_case_names_are_accepted_lower_cased() {
-        assert_eq!(Hostname::parse("127.0.0.1").map(|h| h.0), Ok("127.0.0.1".into()));
-        assert_eq!(Hostname::parse("Phone.Example").map(|h| h.0), Ok("phone.example".into()));
+        assert_eq!(
+            Hostname::parse("127.0.0.1").map(|h| h.0),
+            Ok("127.0.0.1".into())
+        );
+        assert_eq!(
+            Hostname::parse("Phone.Example").map(|h| h.0),
+            Ok("phone.example".into())
+        );
         assert_eq!(Hostname::parse("::1").map(|h| h.0), Ok("::1".into()));
     }
 }

@@ -13,6 +13,6 @@
 
 pub mod host;
 pub mod problem;
-pub mod tenant;
 pub mod sdp;
 pub mod sip;
+pub mod tenant;

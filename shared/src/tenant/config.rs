@@ -137,7 +137,11 @@ impl Money {
         };
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
         let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || !all_digits(whole) || !all_digits(frac) || (digits.contains('.') && frac.is_empty()) {
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(frac)
+            || (digits.contains('.') && frac.is_empty())
+        {
             return Err(format!("{s:?} is not an amount; write it like \"5.00\""));
         }
         if frac.len() > 2 {
@@ -150,7 +154,9 @@ impl Money {
             .ok_or_else(|| format!("{s:?} is too large"))?;
         let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
         let cents = whole * 100 + frac;
-        Ok(Self { cents: if negative { -cents } else { cents } })
+        Ok(Self {
+            cents: if negative { -cents } else { cents },
+        })
     }
 }
 

@@ -52,7 +52,11 @@ impl PublicConfig {
     pub fn of(tenant: &TenantConfig, secure: bool, port: Option<u16>) -> Self {
         let scheme = if secure { "wss" } else { "ws" };
         let host = tenant.webrtc_host.as_str();
-        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
         let websocket_url = match port {
             Some(p) if p != if secure { 443 } else { 80 } => format!("{scheme}://{host}:{p}/ws"),
             _ => format!("{scheme}://{host}/ws"),
@@ -80,7 +84,11 @@ impl PublicConfig {
 }
 
 fn public_item(item: &MenuItem, position: u8) -> PublicMenuItem {
-    let icon = if item.icon.starts_with("mdi-") { item.icon.clone() } else { format!("mdi-{}", item.icon) };
+    let icon = if item.icon.starts_with("mdi-") {
+        item.icon.clone()
+    } else {
+        format!("mdi-{}", item.icon)
+    };
     PublicMenuItem {
         title: item.title.clone(),
         icon,
@@ -114,7 +122,10 @@ mod tests {
         .unwrap();
         let public = PublicConfig::of(&tenant, false, Some(8787));
         let json = serde_json::to_string(&public).unwrap();
-        assert!(!json.contains("secret-route") && !json.contains("pbx.internal"), "{json}");
+        assert!(
+            !json.contains("secret-route") && !json.contains("pbx.internal"),
+            "{json}"
+        );
         assert_eq!(public.websocket_url, "ws://127.0.0.1:8787/ws");
         let titles: Vec<_> = public.menu.iter().map(|m| m.title.as_str()).collect();
         assert_eq!(titles, ["A", "B"]);
@@ -127,7 +138,13 @@ mod tests {
             br#"{"domain":"phone.example.com","brand_name":"P","webrtc_host":"sip.example.com"}"#,
         )
         .unwrap();
-        assert_eq!(PublicConfig::of(&tenant, true, None).websocket_url, "wss://sip.example.com/ws");
-        assert_eq!(PublicConfig::of(&tenant, true, Some(443)).websocket_url, "wss://sip.example.com/ws");
+        assert_eq!(
+            PublicConfig::of(&tenant, true, None).websocket_url,
+            "wss://sip.example.com/ws"
+        );
+        assert_eq!(
+            PublicConfig::of(&tenant, true, Some(443)).websocket_url,
+            "wss://sip.example.com/ws"
+        );
     }
 }

@@ -23,7 +23,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     fn field(field: impl fmt::Display, reason: impl Into<String>) -> Self {
-        Self::Field { field: field.to_string(), reason: reason.into() }
+        Self::Field {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
     }
 
     /// The JSON path of the refused field, if the error is about one.
@@ -44,7 +47,9 @@ impl ConfigError {
             serde_json::error::Category::Data | serde_json::error::Category::Io => {
                 // serde_json appends " at line L column C"; the path says more than that.
                 let message = inner.to_string();
-                let reason = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+                let reason = message
+                    .rsplit_once(" at line ")
+                    .map_or(message.as_str(), |(m, _)| m);
                 Self::field(path, reason)
             }
         }
@@ -61,7 +66,10 @@ impl TenantConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_text("brand_name", &self.brand_name, MAX_BRAND)?;
         if self.register_success_html.len() > MAX_HTML {
-            return Err(ConfigError::field("register_success_html", "must be at most 256 KiB"));
+            return Err(ConfigError::field(
+                "register_success_html",
+                "must be at most 256 KiB",
+            ));
         }
         self.validate_template_customer()?;
         self.validate_menu()?;
@@ -83,7 +91,10 @@ impl TenantConfig {
             ));
         }
         if t.debit_limit.cents < 0 {
-            return Err(ConfigError::field("template_customer.debit_limit", "must not be negative"));
+            return Err(ConfigError::field(
+                "template_customer.debit_limit",
+                "must not be negative",
+            ));
         }
         for (i, p) in t.payments.iter().enumerate() {
             if p.amount.cents <= 0 {
@@ -93,10 +104,18 @@ impl TenantConfig {
                 ));
             }
         }
-        let lists = [("routes", &t.routes), ("packages", &t.packages), ("contracts", &t.contracts)];
+        let lists = [
+            ("routes", &t.routes),
+            ("packages", &t.packages),
+            ("contracts", &t.contracts),
+        ];
         for (name, list) in lists {
             for (i, item) in list.iter().enumerate() {
-                check_text(format_args!("template_customer.{name}[{i}]"), item, MAX_BRAND)?;
+                check_text(
+                    format_args!("template_customer.{name}[{i}]"),
+                    item,
+                    MAX_BRAND,
+                )?;
             }
         }
         Ok(())
@@ -104,7 +123,10 @@ impl TenantConfig {
 
     fn validate_menu(&self) -> Result<(), ConfigError> {
         if self.menu.len() > MAX_MENU_ITEMS {
-            return Err(ConfigError::field("menu", format!("must have at most {MAX_MENU_ITEMS} items")));
+            return Err(ConfigError::field(
+                "menu",
+                format!("must have at most {MAX_MENU_ITEMS} items"),
+            ));
         }
         let mut slots: BTreeMap<u8, usize> = BTreeMap::new();
         for (i, item) in self.menu.iter().enumerate() {
@@ -127,7 +149,10 @@ impl TenantConfig {
                     ));
                 }
                 (None, Some(t)) if t.len() > MAX_HTML => {
-                    return Err(ConfigError::field(format_args!("menu[{i}].template"), "must be at most 256 KiB"));
+                    return Err(ConfigError::field(
+                        format_args!("menu[{i}].template"),
+                        "must be at most 256 KiB",
+                    ));
                 }
                 _ => {}
             }
@@ -155,10 +180,16 @@ fn check_text(field: impl fmt::Display, value: &str, max_chars: usize) -> Result
         return Err(ConfigError::field(field, "must not be empty"));
     }
     if value.chars().count() > max_chars {
-        return Err(ConfigError::field(field, format!("must be at most {max_chars} characters")));
+        return Err(ConfigError::field(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ConfigError::field(field, "must not contain control characters"));
+        return Err(ConfigError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -168,9 +199,11 @@ fn is_mdi_name(name: &str) -> bool {
     let name = name.strip_prefix("mdi-").unwrap_or(name);
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .split('-')
-            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && name.split('-').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 #[cfg(test)]
@@ -201,7 +234,10 @@ mod tests {
     fn minimal_tenant_gets_defaults() {
         let t = parse(&minimal()).unwrap();
         assert_eq!(t.flags, Flags::default());
-        assert!(!t.flags.edit_settings, "settings are read-only unless edit_settings is set");
+        assert!(
+            !t.flags.edit_settings,
+            "settings are read-only unless edit_settings is set"
+        );
         assert_eq!(t.template_customer.currency, "USD");
         assert_eq!(t.sip.registration, Registration::Local);
         assert_eq!(t.hosts().len(), 2);
@@ -255,9 +291,7 @@ mod tests {
 
     #[test]
     fn bad_menu_entries_are_refused_naming_the_item() {
-        let item = |icon: &str, pos: serde_json::Value| {
-            serde_json::json!({"title": "X", "icon": icon, "position": pos, "page": "history"})
-        };
+        let item = |icon: &str, pos: serde_json::Value| serde_json::json!({"title": "X", "icon": icon, "position": pos, "page": "history"});
         let mut v = minimal();
         v["menu"] = serde_json::json!([item("phone", 1.into()), item("Phone Icon", 2.into())]);
         assert_eq!(refused_field(&v), "menu[1].icon");
@@ -273,7 +307,10 @@ mod tests {
     fn amounts_need_at_most_two_decimals() {
         assert_eq!(Money::parse("5.00"), Ok(Money { cents: 500 }));
         assert_eq!(Money::parse("-0.5"), Ok(Money { cents: -50 }));
-        assert_eq!(Money::parse("12").map(|m| m.to_string()), Ok("12.00".into()));
+        assert_eq!(
+            Money::parse("12").map(|m| m.to_string()),
+            Ok("12.00".into())
+        );
         assert!(Money::parse("5.001").is_err());
         assert!(Money::parse("five").is_err());
         assert!(Money::parse("5.").is_err());
