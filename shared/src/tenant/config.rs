@@ -150,7 +150,7 @@ impl Money {
         let whole: i64 = whole
             .parse()
             .ok()
-            .filter(|w: &i64| *w <= i64::MAX / 100 - 1)
+            .filter(|w: &i64| *w < i64::MAX / 100)
             .ok_or_else(|| format!("{s:?} is too large"))?;
         let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
         let cents = whole * 100 + frac;
