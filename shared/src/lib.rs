@@ -7,12 +7,18 @@
 //!
 //! - [`tenant`]: the tenant configuration schema, its validation and the public view served to browsers.
 //! - [`problem`]: RFC 9457 problem details, the body of every HTTP error the platform returns.
+//! - [`ratelimit`]: a token bucket on caller-supplied time (per-socket message limits).
 //! - [`host`]: hostname normalisation used for routing requests to tenants.
 //! - [`sip`]: SIP messages: parsing, typed headers, serialization, and what the edge does with them.
 //! - [`sdp`]: SDP session descriptions: parsing and serialization.
+//! - [`auth`]: SIP digest authentication: challenges, stateless nonces, verification, answering.
+//! - [`registrar`]: registration bindings of one address-of-record (RFC 3261 §10.3, RFC 5626).
 
+pub mod auth;
 pub mod host;
 pub mod problem;
+pub mod ratelimit;
+pub mod registrar;
 pub mod sdp;
 pub mod sip;
 pub mod tenant;

@@ -7,10 +7,12 @@
 //! Browsers only ever see [`PublicConfig`], which leaves out what is the operator's business
 //! (the template customer and the upstream SIP server).
 
+mod account;
 mod config;
 mod public;
 mod validate;
 
+pub use account::{validate_username, AccountInput, AccountView};
 pub use config::{
     Alert, Flags, MenuItem, MenuPosition, Money, Page, Payment, Registration, SipSettings,
     TemplateCustomer, TenantConfig, Transport, Upstream,

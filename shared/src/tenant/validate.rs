@@ -37,7 +37,7 @@ impl ConfigError {
         }
     }
 
-    pub(super) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+    pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
