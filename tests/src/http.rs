@@ -86,8 +86,7 @@ impl Request {
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).map_err(io)?;
         stream.write_all(&self.body).map_err(io)?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(io)?;
+        let raw = read_response(&mut stream, self.method == "HEAD").map_err(io)?;
         Response::parse(&raw, self.method == "HEAD")
     }
 }
@@ -157,6 +156,59 @@ impl Response {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// Reads one response, stopping at the end its framing gives (servers may keep the connection open
+/// despite `connection: close`).
+fn read_response(stream: &mut TcpStream, head_only: bool) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = complete_length(&raw, head_only) {
+            raw.truncate(end);
+            return Ok(raw);
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(raw);
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The length of the whole response once `raw` holds all of it.
+fn complete_length(raw: &[u8], head_only: bool) -> Option<usize> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some(split);
+    }
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.trim() == name)
+                .map(|(_, v)| v.trim().to_owned())
+        })
+    };
+    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        return (raw.len() >= split + len).then_some(split + len);
+    }
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let body = &raw[split..];
+        return body
+            .windows(5)
+            .position(|w| w == b"0\r\n\r\n")
+            .and_then(|p| {
+                // The terminal chunk starts a line: at the body's start or after a CRLF.
+                (p == 0 || body[..p].ends_with(b"\r\n")).then_some(split + p + 5)
+            });
+    }
+    None
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {

@@ -295,3 +295,113 @@ fn operator_api_refuses_bad_tokens_bad_json_and_taken_hosts() {
         404,
     );
 }
+
+#[test]
+fn local_accounts_keep_no_password_and_belong_to_one_tenant() {
+    let edge = start("accounts");
+    for (domain, host) in [("a.example", "ws.a.example"), ("b.example", "ws.b.example")] {
+        let resp = send(
+            &edge,
+            edge.admin("POST", "/admin/tenants")
+                .json(&tenant(domain, "T", host)),
+        );
+        assert_eq!(resp.status, 201, "{}", resp.text());
+    }
+    let password = "correct-horse-battery";
+    let put = |domain: &str, user: &str, body: Value| {
+        send(
+            &edge,
+            edge.admin("PUT", &format!("/admin/tenants/{domain}/accounts/{user}"))
+                .json(&body),
+        )
+    };
+    let created = put(
+        "a.example",
+        "1001",
+        json!({ "password": password, "display_name": "Alice" }),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert!(
+        !created.text().contains(password),
+        "response echoes the password: {}",
+        created.text()
+    );
+    assert_eq!(
+        put(
+            "a.example",
+            "1001",
+            json!({ "password": "another-password" })
+        )
+        .status,
+        200
+    );
+
+    let p = assert_problem(
+        &put("a.example", "*43", json!({ "password": password })),
+        400,
+    );
+    assert_eq!(p["field"], "username", "{p}");
+    let p = assert_problem(
+        &put("a.example", "1002", json!({ "password": "short" })),
+        400,
+    );
+    assert_eq!(p["field"], "password", "{p}");
+    assert_problem(
+        &put("nope.example", "1002", json!({ "password": password })),
+        404,
+    );
+
+    let list = send(
+        &edge,
+        edge.admin("GET", "/admin/tenants/a.example/accounts"),
+    );
+    assert_eq!(list.status, 200, "{}", list.text());
+    let listed = list.json();
+    let users: Vec<&str> = listed["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["username"].as_str())
+        .collect();
+    assert_eq!(users, ["1001"]);
+    for secret in [password, "another-password", "ha1", "hash"] {
+        assert!(
+            !list.text().contains(secret),
+            "account list shows {secret:?}: {}",
+            list.text()
+        );
+    }
+    let other = send(
+        &edge,
+        edge.admin("GET", "/admin/tenants/b.example/accounts"),
+    )
+    .json();
+    assert_eq!(
+        other["accounts"],
+        json!([]),
+        "tenant b sees tenant a's accounts: {other}"
+    );
+
+    assert_problem(
+        &send(
+            &edge,
+            Request::new("GET", "127.0.0.1", "/admin/tenants/a.example/accounts"),
+        ),
+        401,
+    );
+    assert_eq!(
+        send(
+            &edge,
+            edge.admin("DELETE", "/admin/tenants/a.example/accounts/1001")
+        )
+        .status,
+        204
+    );
+    assert_problem(
+        &send(
+            &edge,
+            edge.admin("DELETE", "/admin/tenants/a.example/accounts/1001"),
+        ),
+        404,
+    );
+}
