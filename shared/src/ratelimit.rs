@@ -77,7 +77,11 @@ mod tests {
         }
         assert_eq!(b.admit(0), Admit::Refuse);
         assert_eq!(b.retry_after_s(), 1);
-        assert_eq!(b.admit(100), Admit::Yes, "one token refills in 100 ms at 10/s");
+        assert_eq!(
+            b.admit(100),
+            Admit::Yes,
+            "one token refills in 100 ms at 10/s"
+        );
         assert_eq!(b.admit(100), Admit::Refuse);
     }
 
@@ -87,7 +91,11 @@ mod tests {
         assert_eq!(b.admit(0), Admit::Yes);
         assert_eq!(b.admit(1), Admit::Refuse);
         assert_eq!(b.admit(2), Admit::Refuse);
-        assert_eq!(b.admit(1_500), Admit::Yes, "a refilled token resets the strikes");
+        assert_eq!(
+            b.admit(1_500),
+            Admit::Yes,
+            "a refilled token resets the strikes"
+        );
         assert_eq!(b.admit(1_501), Admit::Refuse);
         assert_eq!(b.admit(1_502), Admit::Refuse);
         assert_eq!(b.admit(1_503), Admit::Disconnect);
