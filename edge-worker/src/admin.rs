@@ -6,9 +6,10 @@
 
 use shared::host::normalize_host;
 use shared::problem::Problem;
-use shared::tenant::{ConfigError, TenantConfig};
+use shared::tenant::{validate_username, AccountInput, ConfigError, TenantConfig};
 use worker::{Env, Method, Request, Response, Result};
 
+use crate::accounts::AccountStore;
 use crate::http;
 use crate::tenants::{StoreError, TenantStore};
 
@@ -32,6 +33,19 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response>
         (["tenants"], Method::Get) => list(&store).await,
         (["tenants"], Method::Post) => create(&store, &mut req).await,
         (["tenants"], _) => return method_not_allowed("GET, POST"),
+        (["tenants", domain, "accounts"], Method::Get) => {
+            list_accounts(&store, env, &normalize_host(&percent_decode(domain))).await
+        }
+        (["tenants", _, "accounts"], _) => return method_not_allowed("GET"),
+        (["tenants", domain, "accounts", username], method) => {
+            let domain = normalize_host(&percent_decode(domain));
+            let username = percent_decode(username);
+            match method {
+                Method::Put => put_account(&store, env, &domain, &username, &mut req).await,
+                Method::Delete => delete_account(&store, env, &domain, &username).await,
+                _ => return method_not_allowed("PUT, DELETE"),
+            }
+        }
         (["tenants", domain], method) => {
             let domain = normalize_host(&percent_decode(domain));
             match method {
@@ -233,6 +247,60 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
                 );
             }
         }
+    }
+}
+
+async fn list_accounts(store: &TenantStore, env: &Env, domain: &str) -> ApiResult {
+    if store.get(domain).await?.is_none() {
+        return Err(not_found(domain));
+    }
+    let accounts = AccountStore::new(env.d1("DB")?).list(domain).await?;
+    Ok(http::json(
+        200,
+        &serde_json::json!({ "accounts": accounts }),
+        "application/json",
+    )?)
+}
+
+/// Creates or replaces a local account; the password becomes digest hashes and is not kept.
+async fn put_account(
+    store: &TenantStore,
+    env: &Env,
+    domain: &str,
+    username: &str,
+    req: &mut Request,
+) -> ApiResult {
+    validate_username(username).map_err(bad_request)?;
+    let body = read_body(req, &["application/json"]).await?;
+    let input = AccountInput::from_json(&body).map_err(bad_request)?;
+    if store.get(domain).await?.is_none() {
+        return Err(not_found(domain));
+    }
+    let created = AccountStore::new(env.d1("DB")?)
+        .put(domain, username, &input)
+        .await?;
+    let view = serde_json::json!({ "username": username, "display_name": input.display_name });
+    Ok(http::json(
+        if created { 201 } else { 200 },
+        &view,
+        "application/json",
+    )?)
+}
+
+async fn delete_account(store: &TenantStore, env: &Env, domain: &str, username: &str) -> ApiResult {
+    if store.get(domain).await?.is_none() {
+        return Err(not_found(domain));
+    }
+    if AccountStore::new(env.d1("DB")?)
+        .delete(domain, username)
+        .await?
+    {
+        Ok(Response::empty()?.with_status(204))
+    } else {
+        Err(ApiError::Response(http::error(
+            404,
+            format!("tenant {domain:?} has no account {username:?}"),
+        )))
     }
 }
 

@@ -6,9 +6,11 @@
 //! ([`tenants::TenantStore::by_host`]); an unknown host gets 404 problem+json and nothing else.
 //! The Worker is a thin shell: tenant schema, validation and the public view live in the `shared` crate.
 
+mod accounts;
 mod admin;
 mod http;
 mod phone;
+mod sip;
 mod tenants;
 
 use shared::host::normalize_host;
@@ -38,6 +40,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get | Method::Head, "/api/config") => phone::config(&tenant, &url, &env),
         (Method::Get | Method::Head, "/manifest.webmanifest") => phone::manifest(&tenant),
         (Method::Get | Method::Head, "/icon.svg") => phone::icon(&tenant),
+        (Method::Get, "/ws") => sip::upgrade(req, &env, &tenant, &host).await,
         (_, p) if p.starts_with("/api/") => http::error(404, format!("no API at {p}")),
         (Method::Get | Method::Head, _) => phone::asset(req, &env).await,
         _ => http::error(405, "only GET and HEAD are served here"),

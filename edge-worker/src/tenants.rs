@@ -20,8 +20,11 @@ pub const CACHE_TTL_MS: u64 = 20_000;
 /// Bound on cached hosts per isolate.
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
+/// Host -> (expiry in ms since the epoch, the tenant or `None` for an unknown host).
+type HostCache = HashMap<String, (u64, Option<Rc<TenantConfig>>)>;
+
 thread_local! {
-    static CACHE: RefCell<HashMap<String, (u64, Option<Rc<TenantConfig>>)>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<HostCache> = RefCell::new(HashMap::new());
 }
 
 /// Errors from tenant storage.

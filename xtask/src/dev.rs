@@ -29,18 +29,25 @@ pub struct DevArgs {
 }
 
 const DEFAULT_TOKEN: &str = "dev-operator-token";
+/// Local accounts of the demo tenant.
+const DEMO_ACCOUNTS: [&str; 2] = ["1001", "1002"];
 
 /// Builds everything and runs the local stack until Ctrl-C.
 pub fn run(args: &DevArgs) -> Result<()> {
     let upstream = args.upstream.as_deref().map(parse_upstream).transpose()?;
     if TcpListener::bind(("127.0.0.1", args.port)).is_err() {
-        bail!("port {} on 127.0.0.1 is in use (another `cargo xtask dev`?): stop it or pass --port", args.port);
+        bail!(
+            "port {} on 127.0.0.1 is in use (another `cargo xtask dev`?): stop it or pass --port",
+            args.port
+        );
     }
     let tools = setup::ensure()?;
     worker::build(&tools)?;
     step("building the media node (cargo build --release -p media-node)");
     setup::run(
-        Command::new("cargo").args(["build", "--quiet", "--release", "-p", "media-node"]).current_dir(setup::root()),
+        Command::new("cargo")
+            .args(["build", "--quiet", "--release", "-p", "media-node"])
+            .current_dir(setup::root()),
         "cargo build -p media-node",
     )?;
 
@@ -51,9 +58,16 @@ pub fn run(args: &DevArgs) -> Result<()> {
         nodes.push(start_media_node(i, &state)?);
     }
 
-    step(&format!("starting the edge (wrangler dev) on 127.0.0.1:{}", args.port));
-    let custom_token = std::env::var("WEBPHONE_OPERATOR_TOKEN").ok().filter(|t| !t.is_empty());
-    let token = custom_token.clone().unwrap_or_else(|| DEFAULT_TOKEN.to_owned());
+    step(&format!(
+        "starting the edge (wrangler dev) on 127.0.0.1:{}",
+        args.port
+    ));
+    let custom_token = std::env::var("WEBPHONE_OPERATOR_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let token = custom_token
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TOKEN.to_owned());
     let edge = Edge::start(&EdgeOptions {
         port: Some(args.port),
         state_dir: state.join("edge"),
@@ -79,7 +93,33 @@ pub fn run(args: &DevArgs) -> Result<()> {
     }
     let resp = edge.send(&edge.admin("PUT", "/admin/tenants/localhost").json(&demo))?;
     if !(resp.status == 200 || resp.status == 201) {
-        bail!("seeding the demo tenant failed: {} {}", resp.status, resp.text());
+        bail!(
+            "seeding the demo tenant failed: {} {}",
+            resp.status,
+            resp.text()
+        );
+    }
+
+    let demo_password = std::env::var("WEBPHONE_DEMO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    for user in DEMO_ACCOUNTS {
+        let password = demo_password
+            .clone()
+            .unwrap_or_else(|| format!("demo-{user}"));
+        let body = json!({ "password": password, "display_name": format!("Demo {user}") });
+        let resp = edge.send(
+            &edge
+                .admin("PUT", &format!("/admin/tenants/localhost/accounts/{user}"))
+                .json(&body),
+        )?;
+        if !(resp.status == 200 || resp.status == 201) {
+            bail!(
+                "creating demo account {user} failed: {} {}",
+                resp.status,
+                resp.text()
+            );
+        }
     }
 
     let port = args.port;
@@ -87,6 +127,12 @@ pub fn run(args: &DevArgs) -> Result<()> {
     println!("  phone (Domain A)        http://localhost:{port}/   config: http://localhost:{port}/api/config");
     println!("  WebRTC host (Domain B)  http://127.0.0.1:{port}/   SIP WebSocket: ws://127.0.0.1:{port}/ws");
     println!("  demo tenant             \"Demo Phone\" (domain localhost, webrtc_host 127.0.0.1)");
+    match demo_password {
+        Some(_) => {
+            println!("  demo accounts           1001, 1002 (password from WEBPHONE_DEMO_PASSWORD)")
+        }
+        None => println!("  demo accounts           1001, 1002 (password demo-<username>)"),
+    }
     match &upstream {
         Some((h, p)) => println!("  upstream SIP server     {h}:{p} (TCP)"),
         None => println!("  upstream SIP server     none (pass --upstream HOST:PORT)"),
@@ -96,22 +142,33 @@ pub fn run(args: &DevArgs) -> Result<()> {
         None => println!("  operator API            http://127.0.0.1:{port}/admin/ (token {DEFAULT_TOKEN})"),
     }
     for (i, (_, control, media)) in nodes.iter().enumerate() {
-        println!("  media node {}            control http://{control}  media udp {media}", i + 1);
+        println!(
+            "  media node {}            control http://{control}  media udp {media}",
+            i + 1
+        );
     }
     println!("  logs and local state    {}", state.display());
     println!("Press Ctrl-C to stop.");
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")?;
     let mut edge = edge;
     while !stop.load(Ordering::SeqCst) {
         if let Ok(Some(status)) = edge.process().try_wait() {
-            bail!("wrangler dev exited ({status}); its log ends:\n{}", edge.log_tail(20));
+            bail!(
+                "wrangler dev exited ({status}); its log ends:\n{}",
+                edge.log_tail(20)
+            );
         }
         for (guard, _, _) in &mut nodes {
             if let Ok(Some(status)) = guard.try_wait() {
-                bail!("{} exited ({status}); its log ends:\n{}", guard.name(), guard.log_tail(20));
+                bail!(
+                    "{} exited ({status}); its log ends:\n{}",
+                    guard.name(),
+                    guard.log_tail(20)
+                );
             }
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -124,9 +181,12 @@ fn parse_upstream(s: &str) -> Result<(String, u16)> {
     let (host, port) = s
         .rsplit_once(':')
         .with_context(|| format!("--upstream {s:?}: write it as HOST:PORT, e.g. 127.0.0.1:5060"))?;
-    let port: u16 = port.parse().with_context(|| format!("--upstream {s:?}: {port:?} is not a port number"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("--upstream {s:?}: {port:?} is not a port number"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    shared::host::Hostname::parse(host).map_err(|e| anyhow::anyhow!("--upstream {s:?}: host {e}"))?;
+    shared::host::Hostname::parse(host)
+        .map_err(|e| anyhow::anyhow!("--upstream {s:?}: host {e}"))?;
     Ok((host.to_owned(), port))
 }
 
@@ -146,15 +206,22 @@ fn start_media_node(i: u16, state: &std::path::Path) -> Result<(ProcessGuard, St
     let guard = ProcessGuard::spawn(&format!("media node {i}"), cmd, &log)?;
     let addr: std::net::SocketAddr = control.parse()?;
     let healthy = wait_for(Duration::from_secs(20), || {
-        let resp = tests::http::Request::new("GET", "127.0.0.1", "/healthz").send(addr).ok()?;
+        let resp = tests::http::Request::new("GET", "127.0.0.1", "/healthz")
+            .send(addr)
+            .ok()?;
         (resp.status == 200).then_some(())
     });
     if healthy.is_none() {
-        bail!("media node {i} did not answer /healthz; its log ends:\n{}", guard.log_tail(20));
+        bail!(
+            "media node {i} did not answer /healthz; its log ends:\n{}",
+            guard.log_tail(20)
+        );
     }
     Ok((guard, control, media))
 }
 
 fn free_udp_port() -> Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

@@ -15,7 +15,10 @@ mod worker;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Build, run and test the webphone platform")]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run and test the webphone platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

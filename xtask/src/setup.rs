@@ -63,7 +63,11 @@ pub fn ensure() -> Result<Tools> {
     let worker_version = locked_version("worker")?;
     let wasm_bindgen = cargo_install("wasm-bindgen-cli", &wasm_bindgen_version, "wasm-bindgen")?;
     let worker_build = cargo_install("worker-build", &worker_version, "worker-build")?;
-    Ok(Tools { wasm, wasm_bindgen, worker_build })
+    Ok(Tools {
+        wasm,
+        wasm_bindgen,
+        worker_build,
+    })
 }
 
 fn check_node() -> Result<()> {
@@ -71,7 +75,12 @@ fn check_node() -> Result<()> {
         "Node.js is missing: install Node.js 20 or newer with npm (Debian: `apt-get install nodejs npm`)",
     )?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
     if major < 20 {
         bail!("Node.js {version} is too old: install Node.js 20 or newer");
     }
@@ -84,13 +93,19 @@ fn check_node() -> Result<()> {
 /// `npm ci` when node_modules does not match package-lock.json.
 fn npm_ci() -> Result<()> {
     let root = root();
-    let lock = std::fs::read(root.join("package-lock.json")).context("reading package-lock.json")?;
+    let lock =
+        std::fs::read(root.join("package-lock.json")).context("reading package-lock.json")?;
     let stamp = root.join("node_modules").join(".webphone-lock");
     if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
         return Ok(());
     }
     step("installing npm packages from package-lock.json (npm ci)");
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&root), "npm ci")?;
+    run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&root),
+        "npm ci",
+    )?;
     std::fs::write(&stamp, &lock).context("writing the npm stamp")?;
     Ok(())
 }
@@ -108,7 +123,9 @@ fn ensure_wasm_target() -> Result<WasmToolchain> {
         return Ok(WasmToolchain::Rustup);
     }
     step("adding the wasm32-unknown-unknown target (rustup target add)");
-    let added = Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]).status();
+    let added = Command::new("rustup")
+        .args(["target", "add", "wasm32-unknown-unknown"])
+        .status();
     if added.is_ok_and(|s| s.success()) && has_rustup_wasm_target() {
         return Ok(WasmToolchain::Rustup);
     }
@@ -143,8 +160,15 @@ pub fn wasm_env(tools: &Tools, cmd: &mut Command) {
 fn locked_version(package: &str) -> Result<String> {
     let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("reading Cargo.lock")?;
     let needle = format!("name = \"{package}\"\nversion = \"");
-    let start = lock.find(&needle).with_context(|| format!("{package} is not in Cargo.lock"))? + needle.len();
-    Ok(lock[start..].split('"').next().unwrap_or_default().to_owned())
+    let start = lock
+        .find(&needle)
+        .with_context(|| format!("{package} is not in Cargo.lock"))?
+        + needle.len();
+    Ok(lock[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// `cargo install crate@version` into the tools cache, once.
@@ -154,10 +178,15 @@ fn cargo_install(krate: &str, version: &str, bin: &str) -> Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    step(&format!("building {krate} {version} into {} (once; a few minutes)", dir.display()));
+    step(&format!(
+        "building {krate} {version} into {} (once; a few minutes)",
+        dir.display()
+    ));
     // Without --locked: one of wasm-bindgen-cli's locked dependency versions is no longer published.
     run(
-        Command::new("cargo").args(["install", "--quiet", krate, "--version", version, "--root"]).arg(&dir),
+        Command::new("cargo")
+            .args(["install", "--quiet", krate, "--version", version, "--root"])
+            .arg(&dir),
         &format!("cargo install {krate}"),
     )?;
     Ok(path)
@@ -165,25 +194,46 @@ fn cargo_install(krate: &str, version: &str, bin: &str) -> Result<PathBuf> {
 
 /// Installs Debian packages whose marker path is missing.
 pub fn ensure_apt(packages: &[(&str, &str)]) -> Result<()> {
-    let missing: Vec<&str> = packages.iter().filter(|(p, _)| !Path::new(p).exists()).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(p, _)| !Path::new(p).exists())
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    step(&format!("installing Debian packages: {}", missing.join(" ")));
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    step(&format!(
+        "installing Debian packages: {}",
+        missing.join(" ")
+    ));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
     if !is_root {
-        bail!("these Debian packages are missing: {0}. Install them with `sudo apt-get install {0}`", missing.join(" "));
+        bail!(
+            "these Debian packages are missing: {0}. Install them with `sudo apt-get install {0}`",
+            missing.join(" ")
+        );
     }
-    run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
     run(
-        Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"),
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
         "apt-get install",
     )
 }
 
 /// Runs a command, failing with its name when it fails.
 pub fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("could not start {what}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }

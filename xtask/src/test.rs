@@ -26,12 +26,19 @@ pub fn run(args: &TestArgs) -> Result<()> {
         step(name);
         let t = Instant::now();
         let ok = cmd.current_dir(&root).status().is_ok_and(|s| s.success());
-        println!("    {} in {:.0?}", if ok { "passed" } else { "FAILED" }, t.elapsed());
+        println!(
+            "    {} in {:.0?}",
+            if ok { "passed" } else { "FAILED" },
+            t.elapsed()
+        );
         if !ok {
             failures.push(name.to_owned());
         }
     };
-    check("cargo fmt --check", Command::new("cargo").args(["fmt", "--all", "--check"]));
+    check(
+        "cargo fmt --check",
+        Command::new("cargo").args(["fmt", "--all", "--check"]),
+    );
     check(
         "clippy (native crates)",
         Command::new("cargo").args(["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]),
@@ -40,8 +47,17 @@ pub fn run(args: &TestArgs) -> Result<()> {
         check(
             "clippy (wasm32: edge-worker, shared)",
             Command::new("cargo").args([
-                "clippy", "--quiet", "--target", "wasm32-unknown-unknown", "-p", "edge-worker", "-p", "shared", "--",
-                "-D", "warnings",
+                "clippy",
+                "--quiet",
+                "--target",
+                "wasm32-unknown-unknown",
+                "-p",
+                "edge-worker",
+                "-p",
+                "shared",
+                "--",
+                "-D",
+                "warnings",
             ]),
         );
     } else {

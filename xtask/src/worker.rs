@@ -18,7 +18,10 @@ pub fn build(tools: &Tools) -> Result<PathBuf> {
     cmd.arg("--release")
         .current_dir(root.join("edge-worker"))
         .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
-        .env("ESBUILD_BIN", node_modules.join("@esbuild/linux-x64/bin/esbuild"))
+        .env(
+            "ESBUILD_BIN",
+            node_modules.join("@esbuild/linux-x64/bin/esbuild"),
+        )
         .env("WASM_OPT_BIN", node_modules.join("binaryen/bin/wasm-opt"));
     setup::wasm_env(tools, &mut cmd);
     setup::run(&mut cmd, "worker-build")?;
