@@ -103,6 +103,14 @@ pub fn apply_migrations(state_dir: &Path) -> Result<(), EdgeError> {
     }
 }
 
+/// `len` random bytes as hex, from the OS.
+pub fn random_hex(len: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl Edge {
     /// Applies migrations, starts `wrangler dev` and waits until it answers.
     pub fn start(opts: &EdgeOptions) -> Result<Self, EdgeError> {
@@ -140,7 +148,14 @@ impl Edge {
             "--inspector-port",
             &inspector.to_string(),
         ])
-        .args(["--var", &format!("OPERATOR_TOKEN:{}", opts.operator_token)]);
+        .args(["--var", &format!("OPERATOR_TOKEN:{}", opts.operator_token)])
+        .args([
+            "--var",
+            &format!(
+                "SIP_NONCE_SECRET:{}",
+                random_hex(32).map_err(io("reading /dev/urandom"))?
+            ),
+        ]);
         for (k, v) in &opts.vars {
             cmd.args(["--var", &format!("{k}:{v}")]);
         }

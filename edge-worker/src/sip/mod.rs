@@ -16,6 +16,7 @@
 //!
 //! Objects talk to each other with internal HTTP requests carrying [`wire`] messages.
 
+pub mod account;
 pub mod connection;
 pub mod wire;
 

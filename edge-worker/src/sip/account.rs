@@ -1,0 +1,394 @@
+//! One SIP account: drives the sans-IO [`AccountCore`] and carries out what it asks for.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_channel::mpsc::{unbounded, UnboundedSender};
+use futures_util::StreamExt;
+use shared::proxy::{
+    AccountConfig, AccountCore, Event, Output, RegistrationMode, StoredBinding, StoredCredentials,
+};
+use shared::sip::{Framed, SipMessage, StreamFramer};
+use shared::tenant::{TenantConfig, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use worker::{
+    durable_object, DurableObject, Env, Method as HttpMethod, Request, Response, Result,
+    SecureTransport, Socket, State, Storage,
+};
+
+use super::connection::{send_to_account, send_to_connection};
+use super::wire::{AccountEvent, ToAccount, ToConnection};
+use crate::accounts::AccountStore;
+use crate::tenants::TenantStore;
+
+/// Key of the persisted bindings in the object's storage.
+const BINDINGS_KEY: &str = "bindings";
+/// RFC 5626 §4.4.1: CRLF keep-alives on the upstream connection about every 30 s (we use 25).
+const KEEPALIVE_MS: u64 = 25_000;
+
+/// One SIP account of one tenant.
+#[durable_object]
+pub struct SipAccount {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    env: Env,
+    storage: Storage,
+    loaded: RefCell<Option<Loaded>>,
+    upstream: RefCell<Option<UnboundedSender<Vec<u8>>>>,
+    last_keepalive: RefCell<u64>,
+}
+
+struct Loaded {
+    core: AccountCore,
+    tenant: TenantConfig,
+    user: String,
+}
+
+impl DurableObject for SipAccount {
+    fn new(state: State, env: Env) -> Self {
+        let storage = state.storage();
+        Self {
+            inner: Rc::new(Inner {
+                env,
+                storage,
+                loaded: RefCell::new(None),
+                upstream: RefCell::new(None),
+                last_keepalive: RefCell::new(0),
+            }),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.method() != HttpMethod::Post || req.path() != "/event" {
+            return Response::error("not found", 404);
+        }
+        let msg: ToAccount = req.json().await?;
+        if let Err(e) = self.inner.ensure_loaded(&msg.tenant, &msg.user).await {
+            worker::console_error!("account object could not load: {e}");
+            return Response::error("account unavailable", 503);
+        }
+        let event = match msg.event {
+            AccountEvent::Browser { conn, message } => {
+                match SipMessage::parse(message.as_bytes()) {
+                    Ok(msg) => Event::FromBrowser { conn, msg },
+                    Err(_) => return Response::error("bad SIP message", 400),
+                }
+            }
+            AccountEvent::Account { from_user, message } => {
+                match SipMessage::parse(message.as_bytes()) {
+                    Ok(msg) => Event::FromAccount {
+                        user: from_user,
+                        msg,
+                    },
+                    Err(_) => return Response::error("bad SIP message", 400),
+                }
+            }
+            AccountEvent::Closed { conn } => Event::ConnectionClosed { conn },
+        };
+        Inner::feed(&self.inner, event).await;
+        Response::empty()
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let now = now_ms();
+        let loaded = self.inner.loaded.borrow().is_some();
+        if loaded {
+            if let Some(core) = self.inner.loaded.borrow_mut().as_mut().map(|l| &mut l.core) {
+                core.handle_timeout(now);
+            }
+            Inner::drive(&self.inner).await;
+        }
+        Response::empty()
+    }
+}
+
+impl Inner {
+    async fn ensure_loaded(&self, tenant_domain: &str, user: &str) -> Result<()> {
+        if let Some(l) = self.loaded.borrow().as_ref() {
+            if l.tenant.domain.as_str() != tenant_domain || l.user != user {
+                return Err(worker::Error::RustError("event for another account".into()));
+            }
+            return Ok(());
+        }
+        let db = self.env.d1("DB")?;
+        let tenant = TenantStore::new(db)
+            .get(tenant_domain)
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?
+            .ok_or_else(|| worker::Error::RustError(format!("no tenant {tenant_domain}")))?;
+        let stored = AccountStore::new(self.env.d1("DB")?)
+            .get(tenant_domain, user)
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let nonce_secret = self
+            .env
+            .secret("SIP_NONCE_SECRET")
+            .map(|s| s.to_string())
+            .map_err(|_| worker::Error::RustError("set the SIP_NONCE_SECRET secret".into()))?;
+        let bindings: Vec<StoredBinding> = self
+            .storage
+            .get(BINDINGS_KEY)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let config = AccountConfig {
+            tenant_domain: tenant.domain.to_string(),
+            user: user.to_owned(),
+            edge_host: tenant.webrtc_host.to_string(),
+            registration: match tenant.sip.registration {
+                shared::tenant::Registration::Local => RegistrationMode::Local,
+                shared::tenant::Registration::Relay => RegistrationMode::Relay,
+            },
+            has_upstream: tenant.sip.upstream.is_some(),
+            upstream_transport: match tenant.sip.upstream.as_ref().map(|u| u.transport) {
+                Some(Transport::Tls) => "TLS".into(),
+                _ => "TCP".into(),
+            },
+            credentials: stored.map(|a| StoredCredentials {
+                ha1_md5: a.ha1_md5,
+                ha1_sha256: a.ha1_sha256,
+            }),
+            nonce_secret: nonce_secret.into_bytes(),
+            seed: random_u64()?,
+            limits: Default::default(),
+        };
+        let core = AccountCore::restore(config, bindings, now_ms());
+        // Another event may have loaded it while this one awaited D1: keep the first.
+        let mut slot = self.loaded.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Loaded {
+                core,
+                tenant,
+                user: user.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Feeds one event and carries out everything that follows from it.
+    async fn feed(this: &Rc<Self>, event: Event) {
+        if let Some(l) = this.loaded.borrow_mut().as_mut() {
+            l.core.handle(now_ms(), event);
+        }
+        Self::drive(this).await;
+    }
+
+    /// Carries out the core's outputs until there are none, then sets the alarm.
+    async fn drive(this: &Rc<Self>) {
+        loop {
+            let next = this
+                .loaded
+                .borrow_mut()
+                .as_mut()
+                .and_then(|l| l.core.poll_output());
+            let Some(output) = next else { break };
+            if let Err(e) = Self::execute(this, output).await {
+                worker::console_error!("SIP account output failed: {e}");
+            }
+        }
+        if let Err(e) = this.schedule().await {
+            worker::console_error!("setting the account alarm failed: {e}");
+        }
+    }
+
+    async fn execute(this: &Rc<Self>, output: Output) -> Result<()> {
+        let (tenant, user) = match this.loaded.borrow().as_ref() {
+            Some(l) => (l.tenant.domain.to_string(), l.user.clone()),
+            None => return Ok(()),
+        };
+        match output {
+            Output::ToBrowser { conn, msg } => {
+                let text = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
+                send_to_connection(
+                    &this.env,
+                    &conn,
+                    &ToConnection {
+                        message: Some(text),
+                        ..Default::default()
+                    },
+                )
+                .await
+            }
+            Output::Registered { conn } => {
+                send_to_connection(
+                    &this.env,
+                    &conn,
+                    &ToConnection {
+                        registered_as: Some(user),
+                        ..Default::default()
+                    },
+                )
+                .await
+            }
+            Output::ToAccount { user: to, msg } => {
+                let message = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
+                send_to_account(
+                    &this.env,
+                    &tenant,
+                    &to,
+                    AccountEvent::Account {
+                        from_user: user,
+                        message,
+                    },
+                )
+                .await
+            }
+            Output::ToUpstream { msg } => Self::send_upstream(this, msg.to_bytes()).await,
+            Output::Lookup { id, user: asked } => {
+                let is_account = AccountStore::new(this.env.d1("DB")?)
+                    .get(&tenant, &asked)
+                    .await
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?
+                    .is_some();
+                if let Some(l) = this.loaded.borrow_mut().as_mut() {
+                    l.core
+                        .handle(now_ms(), Event::LookupResult { id, is_account });
+                }
+                Ok(())
+            }
+            Output::Echo { id, .. } => {
+                // The echo bridge comes from a media node (the media-node work); until then say so.
+                let answer = Err((503, "Echo Test Needs A Media Node".to_owned()));
+                if let Some(l) = this.loaded.borrow_mut().as_mut() {
+                    l.core.handle(now_ms(), Event::EchoAnswer { id, answer });
+                }
+                Ok(())
+            }
+            Output::EchoEnded { .. } => Ok(()),
+            Output::PersistBindings(bindings) => this.storage.put(BINDINGS_KEY, bindings).await,
+        }
+    }
+
+    /// Sends bytes to the upstream, connecting first when there is no connection.
+    async fn send_upstream(this: &Rc<Self>, bytes: Vec<u8>) -> Result<()> {
+        let existing = this.upstream.borrow().clone();
+        let sender = match existing {
+            Some(s) if !s.is_closed() => s,
+            _ => Self::connect_upstream(this)?,
+        };
+        sender
+            .unbounded_send(bytes)
+            .map_err(|_| worker::Error::RustError("upstream connection closed".into()))
+    }
+
+    fn connect_upstream(this: &Rc<Self>) -> Result<UnboundedSender<Vec<u8>>> {
+        let upstream = this
+            .loaded
+            .borrow()
+            .as_ref()
+            .and_then(|l| l.tenant.sip.upstream.clone())
+            .ok_or_else(|| worker::Error::RustError("the tenant has no upstream".into()))?;
+        let transport = match upstream.transport {
+            Transport::Tcp => SecureTransport::Off,
+            Transport::Tls => SecureTransport::On,
+        };
+        let socket: Socket = Socket::builder()
+            .secure_transport(transport)
+            .connect(upstream.host.to_string(), upstream.port())?;
+        let (mut reader, mut writer) = tokio::io::split(socket);
+        let (tx, mut rx) = unbounded::<Vec<u8>>();
+        *this.upstream.borrow_mut() = Some(tx.clone());
+        *this.last_keepalive.borrow_mut() = now_ms();
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(bytes) = rx.next().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        let this = this.clone();
+        let pong = tx.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut framer = StreamFramer::new();
+            let mut buf = vec![0u8; 16 * 1024];
+            'read: loop {
+                let n = match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                framer.push(&buf[..n]);
+                loop {
+                    match framer.next_item() {
+                        Ok(None) => break,
+                        Ok(Some(Framed::Message(msg))) => {
+                            Self::feed(&this, Event::FromUpstream { msg: *msg }).await
+                        }
+                        Ok(Some(Framed::Ping)) => {
+                            let _ = pong.unbounded_send(b"\r\n".to_vec());
+                        }
+                        Ok(Some(Framed::Pong)) => {}
+                        Ok(Some(Framed::Malformed(e))) => {
+                            worker::console_warn!(
+                                "dropped a malformed message from the upstream: {e}"
+                            );
+                        }
+                        Err(e) => {
+                            worker::console_warn!("closing the upstream connection: {e}");
+                            break 'read;
+                        }
+                    }
+                }
+            }
+            this.upstream.borrow_mut().take();
+            Self::feed(&this, Event::UpstreamLost).await;
+        });
+        Ok(tx)
+    }
+
+    /// Sets the alarm at the core's next timer, or the next upstream keep-alive.
+    async fn schedule(&self) -> Result<()> {
+        let now = now_ms();
+        let connected = self
+            .upstream
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| !s.is_closed());
+        if connected && now.saturating_sub(*self.last_keepalive.borrow()) >= KEEPALIVE_MS {
+            if let Some(s) = self.upstream.borrow().as_ref() {
+                let _ = s.unbounded_send(b"\r\n\r\n".to_vec());
+            }
+            *self.last_keepalive.borrow_mut() = now;
+        }
+        let core_wake = self
+            .loaded
+            .borrow()
+            .as_ref()
+            .and_then(|l| l.core.poll_timeout());
+        let keepalive_wake = connected.then(|| *self.last_keepalive.borrow() + KEEPALIVE_MS);
+        let wake = match (core_wake, keepalive_wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match wake {
+            Some(at) => {
+                let delay = at.saturating_sub(now).max(1);
+                self.storage
+                    .set_alarm(std::time::Duration::from_millis(delay))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// 64 random bits from the runtime's CSPRNG (`crypto.getRandomValues`).
+fn random_u64() -> Result<u64> {
+    use wasm_bindgen::JsCast;
+    let global = js_sys::global();
+    let crypto = js_sys::Reflect::get(&global, &"crypto".into())?;
+    let get_random: js_sys::Function =
+        js_sys::Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
+    let array = js_sys::Uint8Array::new_with_length(8);
+    get_random.call1(&crypto, &array)?;
+    let mut bytes = [0u8; 8];
+    array.copy_to(&mut bytes);
+    Ok(u64::from_le_bytes(bytes))
+}

@@ -1,0 +1,108 @@
+//! The SIP logic of one account at the edge: registrar (or registration relay) and
+//! record-routing proxy between the account's browsers, the tenant's other accounts and the
+//! tenant's upstream SIP server (RFC 3261 §10 and §16, RFC 7118, RFC 5626-style flows).
+//!
+//! # Design
+//! - **One core per SIP account, sans-IO.** The Worker keeps one Durable Object per account
+//!   (`sip:user@tenant_domain`) running an [`AccountCore`]. The shell feeds [`Event`]s with the
+//!   time ([`AccountCore::handle`]), carries out every [`Output`] from
+//!   [`AccountCore::poll_output`], persists [`Output::PersistBindings`], and sets an alarm at
+//!   [`AccountCore::poll_timeout`] that calls [`AccountCore::handle_timeout`]. There is no IO,
+//!   clock or randomness inside: branches, tags and nonces' random part come from a SplitMix64
+//!   PRNG seeded with [`AccountConfig::seed`] (the shell draws it from a real random source
+//!   each time it builds a core). Messages between account objects are [`SipMessage`]s
+//!   (`Output::ToAccount` → `Event::FromAccount`); the shell serializes them as it likes.
+//! - **Hops.** A message comes from, and goes to, one of three hops: a browser connection
+//!   (`ConnId`, one RFC 5626 flow), another account object of the same tenant, or this
+//!   account's upstream connection. Responses are never routed by reading Via: every request
+//!   this core forwards gets our Via (`SIP/2.0/WSS {edge_host};branch=z9hG4bK…`, `TCP`/`TLS`
+//!   towards the upstream) with a fresh branch, and the transaction table, keyed by that
+//!   branch, remembers the hop it went to and the hop the request came from. A response whose
+//!   top Via is not ours, whose branch is unknown, or that arrives from another hop than the
+//!   branch went to, is dropped: a browser cannot inject responses into other transactions.
+//! - **Registration.** [`RegistrationMode::Local`]: 401 with SHA-256 and MD5 challenges
+//!   sharing a stateless nonce bound to the tenant ([`crate::auth::Verifier`]); verification
+//!   against the stored HA1s; the auth module's mapping decides the answer (wrong password or
+//!   unknown account → 403, expired nonce or replayed `nc` → 401 `stale=true`, foreign or bad
+//!   nonce → fresh 401). An unknown account ([`AccountConfig::credentials`] `None`) gets the
+//!   same 401 then 403 as a wrong password. Nonces issued before the core first ran are
+//!   treated as stale, since the replay tracker of an evicted instance is gone. Bindings are
+//!   keyed by `+sip.instance`/`reg-id` (else the contact URI), carry their flow (the
+//!   connection), and go when it closes. [`RegistrationMode::Relay`]: the REGISTER goes to the
+//!   upstream with our Via, `Path: <sip:{user}@{edge_host};lr;acct={user}>` and
+//!   `Supported: path`; on its 2xx the bindings are mirrored here with the upstream's expiry
+//!   so that its INVITEs (routed back by the Path) find the browser; losing the upstream
+//!   drops them. Both emit [`Output::Registered`] on success. The To must be this account at
+//!   the tenant domain (or edge host), From and Request-URI the tenant's: else 403.
+//! - **Routing** (RFC 3261 §16.4-16.6). Route values naming this edge are recognised by host
+//!   = `edge_host`; ours carry `acct={user}`: our own is popped, another account's sends the
+//!   request to that account object (which pops it), a bare edge route (a preloaded
+//!   `<sip:edge;lr>`) is popped, a foreign one goes to the upstream. Without Route: a
+//!   Request-URI that is a contact of one of our browsers (a binding, or a Contact seen from a
+//!   browser in a dialog) goes to that connection; an in-dialog request from a browser with
+//!   nowhere else to go goes to the upstream (a dialog with an upstream UA that did not
+//!   record-route), otherwise 481. Out of dialog from a browser: `*43` → echo; the account's
+//!   own user → its other browsers; another user of the tenant domain → [`Output::Lookup`],
+//!   then the account object or the upstream (404 without one); a foreign domain → the
+//!   upstream; OPTIONS to the edge itself → 200 with Allow/Supported. Out of dialog from an
+//!   account or the upstream: fork to every binding (480 if none). Dialog-creating requests
+//!   (INVITE, SUBSCRIBE, REFER) get `Record-Route: <sip:{edge_host};transport=ws;lr;acct={user}>`
+//!   from every account core they cross, so both ends' in-dialog requests come back through
+//!   both account objects. Max-Forwards is decremented (483 at 0).
+//! - **Proxy transactions** (RFC 3261 §16.7-16.10). One server side and its branches. INVITE
+//!   gets 100 Trying at once. Provisionals (not 100) go back; every 2xx goes back, and the
+//!   first cancels the other branches; a 6xx cancels the rest and wins; otherwise, once every
+//!   branch has a final response, the best one goes back (6xx, else the lowest class, 401/407
+//!   challenges merged, a 503 sent as 500). Non-2xx finals to INVITE are ACKed here, per
+//!   branch (hop-by-hop), and the source's ACK for ours is absorbed. ACK for 2xx is forwarded
+//!   statelessly along its Route. CANCEL is answered 200 at once (481 without a transaction)
+//!   and forwarded to every pending branch; a branch that never answered counts as 487
+//!   straight away, one that did has `cancel_timeout_ms` to send its 487. A CANCEL after a 2xx
+//!   is answered 200 and does nothing more: nothing follows a 2xx but more 2xx.
+//! - **Timers.** Timer C per INVITE branch (reset by provisionals): the branch is cancelled
+//!   and counts as 408 (so 408 goes back when all branches are done); non-INVITE branches time
+//!   out as 408 after `non_invite_timeout_ms`; lookups and echo bridges unanswered after
+//!   `pending_timeout_ms` give 503; finished transactions linger `linger_ms` (to absorb ACKs
+//!   and forward late 2xx) and are then forgotten; bindings expire.
+//! - **Flows fail.** [`Event::ConnectionClosed`] removes that connection's bindings (RFC 5626),
+//!   counts branches to it as 480, and cancels what it had asked for. [`Event::UpstreamLost`]
+//!   counts branches to the upstream as 503 and, in relay mode, drops the mirrored bindings
+//!   (the browsers are expected to register again; the shell may close their sockets to
+//!   prompt it).
+//! - **Bounded memory.** Transactions are capped (`max_transactions`, beyond → 503 with
+//!   Retry-After), as are bindings (the one closest to expiry makes room), remembered dialog
+//!   contacts, echo calls and the auth replay tracker.
+//! - **Echo (`*43`).** The INVITE's offer goes out in [`Output::Echo`]; on
+//!   [`Event::EchoAnswer`] `Ok(sdp)` the core answers 200 with that SDP, a To-tag, our
+//!   Record-Route and Contact `<sip:*43@{edge_host};transport=ws>`; `Err((status, reason))`
+//!   answers that status. In the dialog: ACK absorbed, BYE answered 200 and
+//!   [`Output::EchoEnded`], a new offer (re-INVITE/UPDATE with SDP) refused with 488.
+//!   `EchoEnded` may be sent for a bridge still being allocated (the call was cancelled or its
+//!   browser left) and again when its answer arrives: the shell treats it as idempotent.
+//! - **Secrets.** HA1s live only in [`StoredCredentials`] (`Debug` redacted) and are never put
+//!   in an output; Authorization headers are forwarded only in relay mode, to the upstream
+//!   that asked for them.
+//!
+//! Not done here: SDP rewriting towards media nodes (the B2BUA side of the design) and the
+//! edge authenticating itself to an upstream that challenges it.
+//!
+//! Bindings live in this module (`StoredBinding`) while `crate::registrar` is being written;
+//! the two can be merged once that API settles.
+
+mod bindings;
+mod config;
+mod core;
+mod echo;
+mod io;
+mod register;
+mod rng;
+mod routing;
+mod transaction;
+
+pub use self::bindings::StoredBinding;
+pub use self::config::{AccountConfig, Limits, RegistrationMode, StoredCredentials};
+pub use self::core::AccountCore;
+pub use self::io::{ConnId, Event, Output};
+
+#[cfg(doc)]
+use crate::sip::SipMessage;
