@@ -6,6 +6,7 @@
 //! state folder, and a guard stops the whole process group when the test ends, pass or fail.
 //! - [`process`]: spawning in a new process group, stopping it on drop, bounded waits.
 //! - [`http`]: a minimal HTTP/1.1 client (any `Host` header, bodies, problem+json) over a plain socket.
+//! - [`sipp`]: sipp as the upstream SIP server (TCP), running a scenario a bounded number of times.
 //! - [`sip_ws`]: a SIP-over-WebSocket test client (RFC 7118) with digest answers.
 //! - [`edge`]: the edge Worker under `wrangler dev` (local workerd, D1, Durable Objects) with migrations
 //!   applied and an operator token.
@@ -14,6 +15,7 @@ pub mod edge;
 pub mod http;
 pub mod process;
 pub mod sip_ws;
+pub mod sipp;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -19,6 +19,8 @@ pub struct TestArgs {
 pub fn run(args: &TestArgs) -> Result<()> {
     let started = Instant::now();
     let tools = setup::ensure()?;
+    // Real peers the end-to-end tests use.
+    setup::ensure_apt(&[("/usr/bin/sipp", "sip-tester")])?;
     worker::build(&tools)?;
     let root = setup::root();
     let mut failures = Vec::new();
