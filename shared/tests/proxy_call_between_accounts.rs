@@ -171,3 +171,40 @@ From: <sip:1001@localhost>;tag=m1\nCall-ID: msg-1\nCSeq: 1 MESSAGE\nContent-Type
         .iter()
         .all(|o| !matches!(o, Output::ToBrowser { .. })));
 }
+
+#[test]
+fn a_browser_cannot_send_as_another_user() {
+    let (mut net, mut alice, _bob) = setup();
+    let invite = alice.invite("1002", "spoof-1");
+    let text = String::from_utf8(invite.to_bytes())
+        .unwrap()
+        .replace("<sip:1001@localhost>;tag", "<sip:1003@localhost>;tag");
+    net.browser_sends(&alice, parse(&text));
+    assert_eq!(status(&one(net.take("wsA"))), 403);
+    assert!(net.take("wsB").is_empty());
+}
+
+#[test]
+fn a_forked_message_gets_a_single_200() {
+    let mut net = Net::new(vec![
+        config("1001", RegistrationMode::Local, false),
+        config("1002", RegistrationMode::Local, false),
+    ]);
+    let mut alice = Browser::new("1001", "wsA");
+    let mut b1 = Browser::new("1002", "wsB1");
+    let mut b2 = Browser::new("1002", "wsB2");
+    net.register(&mut alice);
+    net.register(&mut b1);
+    net.register(&mut b2);
+    let via = alice.via();
+    let msg = parse(&format!(
+        "MESSAGE sip:1002@localhost SIP/2.0\nVia: {via}\nMax-Forwards: 69\nTo: <sip:1002@localhost>\n\
+From: <sip:1001@localhost>;tag=m2\nCall-ID: msg-2\nCSeq: 1 MESSAGE\nContent-Type: text/plain\nContent-Length: 2\n\nhi"
+    ));
+    net.browser_sends(&alice, msg);
+    let m1 = one(net.take("wsB1"));
+    let m2 = one(net.take("wsB2"));
+    net.browser_sends(&b1, b1.respond(&m1, 200, "OK"));
+    net.browser_sends(&b2, b2.respond(&m2, 200, "OK"));
+    assert_eq!(status(&one(net.take("wsA"))), 200);
+}

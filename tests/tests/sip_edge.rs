@@ -218,3 +218,101 @@ fn account_calls_account_through_the_edge() {
         .wait_response(&call_id, "BYE", 200)
         .expect("alice gets 200 for BYE");
 }
+
+#[test]
+fn a_flooding_socket_is_limited_without_hurting_other_accounts() {
+    let edge = start("sip-flood");
+    let mut flooder = registered(&edge, "1001");
+    let mut calm = client(&edge, "1002");
+    let call_id = flooder.token();
+    for i in 0..150 {
+        flooder
+            .send_raw(&format!(
+                "OPTIONS sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/WSS f.invalid;branch=z9hG4bKflood{i}{call_id}\r\n\
+                 Max-Forwards: 70\r\nTo: <sip:{DOMAIN}>\r\nFrom: <sip:1001@{DOMAIN}>;tag=f\r\nCall-ID: {call_id}\r\n\
+                 CSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                n = i + 1
+            ))
+            .expect("send");
+    }
+    let limited = flooder
+        .wait_response(&call_id, "OPTIONS", 503)
+        .expect("the flood gets 503");
+    assert!(
+        limited
+            .headers
+            .get(&shared::sip::HeaderName::parse("Retry-After"))
+            .is_some(),
+        "503 without Retry-After"
+    );
+    let resp = calm
+        .register("secret-1002", 600)
+        .expect("register while the other socket floods");
+    assert_eq!(resp.status(), Some(200));
+}
+
+#[test]
+fn a_socket_on_one_tenant_cannot_register_or_call_into_another() {
+    let edge = start("sip-tenants");
+    let other =
+        json!({ "domain": "other.test", "brand_name": "Other", "webrtc_host": "sip.other.test" });
+    assert_eq!(
+        edge.send(&edge.admin("POST", "/admin/tenants").json(&other))
+            .expect("tenant")
+            .status,
+        201
+    );
+    let resp = edge
+        .send(
+            &edge
+                .admin("PUT", "/admin/tenants/other.test/accounts/1001")
+                .json(&json!({ "password": "secret-1001" })),
+        )
+        .expect("account");
+    assert_eq!(resp.status, 201);
+
+    // A socket on phone.test's WebRTC host trying to register as other.test's 1001 (same password).
+    let mut intruder =
+        SipWsClient::connect(edge.addr, WS_HOST, "1001", "other.test").expect("connect");
+    let resp = intruder.register("secret-1001", 600).expect("register");
+    assert_eq!(
+        resp.status(),
+        Some(403),
+        "cross-tenant REGISTER answered {:?}",
+        resp.status()
+    );
+
+    // Registered on phone.test, calling other.test's user stays inside phone.test (no such account: 404).
+    let mut alice = registered(&edge, "1001");
+    let mut victim =
+        SipWsClient::connect(edge.addr, "sip.other.test", "1001", "other.test").expect("connect");
+    assert_eq!(
+        victim
+            .register("secret-1001", 600)
+            .expect("register")
+            .status(),
+        Some(200)
+    );
+    let call_id = alice.token();
+    alice
+        .send_raw(&format!(
+            "MESSAGE sip:1001@other.test SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK{call_id}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:1001@other.test>\r\nFrom: <sip:1001@{DOMAIN}>;tag=x\r\nCall-ID: {call_id}\r\n\
+             CSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+        ))
+        .expect("send");
+    let answer = alice
+        .wait_for(
+            "a final answer to the MESSAGE",
+            Duration::from_secs(15),
+            |m| m.call_id().ok() == Some(call_id.as_str()) && m.status().is_some_and(|s| s >= 200),
+        )
+        .expect("final answer");
+    assert!(
+        answer.status().is_some_and(|s| s >= 400),
+        "cross-tenant MESSAGE answered {:?}",
+        answer.status()
+    );
+    let leaked = victim.wait_request("MESSAGE");
+    assert!(leaked.is_err(), "a message crossed tenants: {leaked:?}");
+}

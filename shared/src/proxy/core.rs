@@ -297,6 +297,20 @@ impl AccountCore {
         host_is(&uri.host, &self.config.tenant_domain) || host_is(&uri.host, &self.config.edge_host)
     }
 
+    /// The From of a browser's out-of-dialog request is this account at the tenant (or the
+    /// edge host), or RFC 3323's anonymous URI.
+    fn sender_is_this_account(&self, msg: &SipMessage) -> bool {
+        let Ok(from) = msg.from() else { return false };
+        let Some(uri) = from.uri.as_sip() else {
+            return false;
+        };
+        let user = uri.user.as_deref().and_then(unescape);
+        if user.as_deref() == Some("anonymous") && host_is(&uri.host, "anonymous.invalid") {
+            return true;
+        }
+        user.as_deref() == Some(self.config.user.as_str()) && self.is_our_host(uri)
+    }
+
     fn learn_contact(&mut self, conn: &ConnId, msg: &SipMessage) {
         let Ok(Contacts::List(list)) = msg.contacts() else {
             return;
@@ -391,8 +405,14 @@ impl AccountCore {
         let Some(tx) = self.txs.get_mut(&id) else {
             return;
         };
+        // Towards another account, whose own Timer C decides, wait a little longer.
+        let margin = if matches!(target, Hop::Account(_)) {
+            5_000
+        } else {
+            0
+        };
         let timer = now.saturating_add(if tx.is_invite() {
-            limits.timer_c_ms
+            limits.timer_c_ms + margin
         } else {
             limits.non_invite_timeout_ms
         });
@@ -595,7 +615,8 @@ impl AccountCore {
             self.reply(&hop, &msg, 400, Vec::new());
             return;
         }
-        if let Hop::Browser(conn) = &hop {
+        // Contacts of a REGISTER are not learnt here: it may not authenticate.
+        if let (Hop::Browser(conn), false) = (&hop, method == Method::REGISTER) {
             let conn = conn.clone();
             self.learn_contact(&conn, &msg);
         }
@@ -643,6 +664,11 @@ impl AccountCore {
             .ok()
             .and_then(|t| t.tag().map(str::to_owned))
             .is_some();
+        if matches!(hop, Hop::Browser(_)) && !in_dialog && !self.sender_is_this_account(&msg) {
+            // A browser speaks for its own account only: no caller-ID spoofing upstream.
+            self.reply(&hop, &msg, 403, Vec::new());
+            return;
+        }
         let decision = self.decide(&hop, &mut msg, in_dialog);
         if is_ack {
             self.forward_ack(decision, msg);
@@ -933,7 +959,10 @@ impl AccountCore {
             if kind == TxKind::RelayRegister {
                 self.relay_register_ok(id, &msg);
             }
-            self.send_back(id, msg);
+            // Every 2xx to an INVITE goes back; for other methods only the first final.
+            if invite || !final_sent {
+                self.send_back(id, msg);
+            }
             if invite {
                 self.cancel_pending(id, false);
             }

@@ -48,7 +48,9 @@
 //!   account or the upstream: fork to every binding (480 if none). Dialog-creating requests
 //!   (INVITE, SUBSCRIBE, REFER) get `Record-Route: <sip:{edge_host};transport=ws;lr;acct={user}>`
 //!   from every account core they cross, so both ends' in-dialog requests come back through
-//!   both account objects. Max-Forwards is decremented (483 at 0).
+//!   both account objects. Max-Forwards is decremented (483 at 0). A browser's out-of-dialog
+//!   request must be From this account at the tenant (or `anonymous@anonymous.invalid`),
+//!   else 403: no caller-ID spoofing towards other accounts or the upstream.
 //! - **Proxy transactions** (RFC 3261 §16.7-16.10). One server side and its branches. INVITE
 //!   gets 100 Trying at once. Provisionals (not 100) go back; every 2xx goes back, and the
 //!   first cancels the other branches; a 6xx cancels the rest and wins; otherwise, once every
@@ -59,8 +61,9 @@
 //!   and forwarded to every pending branch; a branch that never answered counts as 487
 //!   straight away, one that did has `cancel_timeout_ms` to send its 487. A CANCEL after a 2xx
 //!   is answered 200 and does nothing more: nothing follows a 2xx but more 2xx.
-//! - **Timers.** Timer C per INVITE branch (reset by provisionals): the branch is cancelled
-//!   and counts as 408 (so 408 goes back when all branches are done); non-INVITE branches time
+//! - **Timers.** Timer C per INVITE branch (reset by provisionals; 5 s longer on a branch to
+//!   another account, whose own Timer C decides first): the branch is cancelled and counts
+//!   as 408 (so 408 goes back when all branches are done); non-INVITE branches time
 //!   out as 408 after `non_invite_timeout_ms`; lookups and echo bridges unanswered after
 //!   `pending_timeout_ms` give 503; finished transactions linger `linger_ms` (to absorb ACKs
 //!   and forward late 2xx) and are then forgotten; bindings expire.
