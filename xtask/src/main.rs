@@ -7,6 +7,7 @@
 //! Each step says what it does. Tools built from source are cached outside the clone (see
 //! [`setup::tools_dir`]) so later runs and CI reuse them; npm packages come from `package-lock.json`.
 
+mod bench;
 mod dev;
 mod setup;
 mod test;
@@ -32,6 +33,9 @@ enum Command {
     Test(test::TestArgs),
     /// Build the edge Worker to wasm and print its size.
     Build,
+    /// Run a benchmark and print its figures.
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() {
@@ -40,6 +44,7 @@ fn main() {
         Command::Dev(args) => dev::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Build => setup::ensure().and_then(|tools| worker::build(&tools).map(|_| ())),
+        Command::Bench(bench) => bench::run(&bench),
     };
     if let Err(e) = result {
         eprintln!("\nerror: {e:#}");

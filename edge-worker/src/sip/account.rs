@@ -38,6 +38,8 @@ struct Inner {
     loaded: RefCell<Option<Loaded>>,
     upstream: RefCell<Option<UnboundedSender<Vec<u8>>>>,
     last_keepalive: RefCell<u64>,
+    /// When the alarm is set for (ms), so it is only rewritten when it must move earlier or has fired.
+    alarm_at: RefCell<Option<u64>>,
 }
 
 struct Loaded {
@@ -56,6 +58,7 @@ impl DurableObject for SipAccount {
                 loaded: RefCell::new(None),
                 upstream: RefCell::new(None),
                 last_keepalive: RefCell::new(0),
+                alarm_at: RefCell::new(None),
             }),
         }
     }
@@ -69,6 +72,12 @@ impl DurableObject for SipAccount {
             worker::console_error!("account object could not load: {e}");
             return Response::error("account unavailable", 503);
         }
+        // What goes back to the connection that sent this event travels in the answer to this
+        // request instead of a separate request back to it.
+        let reply_to = match &msg.event {
+            AccountEvent::Browser { conn, .. } => Some(conn.clone()),
+            _ => None,
+        };
         let event = match msg.event {
             AccountEvent::Browser { conn, message } => {
                 match SipMessage::parse(message.as_bytes()) {
@@ -87,18 +96,19 @@ impl DurableObject for SipAccount {
             }
             AccountEvent::Closed { conn } => Event::ConnectionClosed { conn },
         };
-        Inner::feed(&self.inner, event).await;
-        Response::empty()
+        let replies = Inner::feed(&self.inner, event, reply_to.as_deref()).await;
+        Response::from_json(&replies)
     }
 
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
+        self.inner.alarm_at.borrow_mut().take();
         let loaded = self.inner.loaded.borrow().is_some();
         if loaded {
             if let Some(core) = self.inner.loaded.borrow_mut().as_mut().map(|l| &mut l.core) {
                 core.handle_timeout(now);
             }
-            Inner::drive(&self.inner).await;
+            Inner::drive(&self.inner, None).await;
         }
         Response::empty()
     }
@@ -168,16 +178,19 @@ impl Inner {
         Ok(())
     }
 
-    /// Feeds one event and carries out everything that follows from it.
-    async fn feed(this: &Rc<Self>, event: Event) {
+    /// Feeds one event and carries out everything that follows from it; what is for `reply_to` is
+    /// returned instead of sent.
+    async fn feed(this: &Rc<Self>, event: Event, reply_to: Option<&str>) -> Vec<ToConnection> {
         if let Some(l) = this.loaded.borrow_mut().as_mut() {
             l.core.handle(now_ms(), event);
         }
-        Self::drive(this).await;
+        Self::drive(this, reply_to).await
     }
 
-    /// Carries out the core's outputs until there are none, then sets the alarm.
-    async fn drive(this: &Rc<Self>) {
+    /// Carries out the core's outputs until there are none, then sets the alarm. Outputs for the
+    /// connection `reply_to` are collected and returned, in order.
+    async fn drive(this: &Rc<Self>, reply_to: Option<&str>) -> Vec<ToConnection> {
+        let mut replies = Vec::new();
         loop {
             let next = this
                 .loaded
@@ -185,6 +198,25 @@ impl Inner {
                 .as_mut()
                 .and_then(|l| l.core.poll_output());
             let Some(output) = next else { break };
+            let output = match output {
+                Output::ToBrowser { conn, msg } if Some(conn.as_str()) == reply_to => {
+                    let text = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
+                    replies.push(ToConnection {
+                        message: Some(text),
+                        ..Default::default()
+                    });
+                    continue;
+                }
+                Output::Registered { conn } if Some(conn.as_str()) == reply_to => {
+                    let user = this.loaded.borrow().as_ref().map(|l| l.user.clone());
+                    replies.push(ToConnection {
+                        registered_as: user,
+                        ..Default::default()
+                    });
+                    continue;
+                }
+                other => other,
+            };
             if let Err(e) = Self::execute(this, output).await {
                 worker::console_error!("SIP account output failed: {e}");
             }
@@ -192,6 +224,7 @@ impl Inner {
         if let Err(e) = this.schedule().await {
             worker::console_error!("setting the account alarm failed: {e}");
         }
+        replies
     }
 
     async fn execute(this: &Rc<Self>, output: Output) -> Result<()> {
@@ -235,6 +268,7 @@ impl Inner {
                     },
                 )
                 .await
+                .map(|_no_replies| ())
             }
             Output::ToUpstream { msg } => Self::send_upstream(this, msg.to_bytes()).await,
             Output::Lookup { id, user: asked } => {
@@ -315,7 +349,7 @@ impl Inner {
                     match framer.next_item() {
                         Ok(None) => break,
                         Ok(Some(Framed::Message(msg))) => {
-                            Self::feed(&this, Event::FromUpstream { msg: *msg }).await
+                            Self::feed(&this, Event::FromUpstream { msg: *msg }, None).await;
                         }
                         Ok(Some(Framed::Ping)) => {
                             let _ = pong.unbounded_send(b"\r\n".to_vec());
@@ -334,7 +368,7 @@ impl Inner {
                 }
             }
             this.upstream.borrow_mut().take();
-            Self::feed(&this, Event::UpstreamLost).await;
+            Self::feed(&this, Event::UpstreamLost, None).await;
         });
         Ok(tx)
     }
@@ -365,6 +399,12 @@ impl Inner {
         };
         match wake {
             Some(at) => {
+                // An alarm still to come, no later than `at`, wakes us in time to reschedule.
+                let pending = *self.alarm_at.borrow();
+                if pending.is_some_and(|p| p > now && p <= at) {
+                    return Ok(());
+                }
+                *self.alarm_at.borrow_mut() = Some(at);
                 let delay = at.saturating_sub(now).max(1);
                 self.storage
                     .set_alarm(std::time::Duration::from_millis(delay))

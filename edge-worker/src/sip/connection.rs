@@ -18,10 +18,10 @@ pub const BINDING: &str = "SIP_CONNECTION";
 /// The Durable Object binding of account objects.
 pub const ACCOUNT_BINDING: &str = "SIP_ACCOUNT";
 
-/// Messages per second a socket may send on average, the burst it may send at once, and how many
-/// refusals in a row (without slowing down) close it.
+/// Messages per second a socket may send on average (Worker variable `SIP_RATE_PER_S` overrides it),
+/// the burst it may send at once (three seconds' worth), and how many refusals in a row (without
+/// slowing down) close it.
 const RATE_PER_S: u32 = 20;
-const BURST: u32 = 60;
 const STRIKES_TO_DISCONNECT: u32 = 200;
 
 /// What survives hibernation with the socket.
@@ -133,7 +133,15 @@ impl SipConnection {
         let admit = self
             .limiter
             .borrow_mut()
-            .get_or_insert_with(|| TokenBucket::new(RATE_PER_S, BURST, STRIKES_TO_DISCONNECT, now))
+            .get_or_insert_with(|| {
+                let rate = self
+                    .env
+                    .var("SIP_RATE_PER_S")
+                    .ok()
+                    .and_then(|v| v.to_string().parse().ok())
+                    .unwrap_or(RATE_PER_S);
+                TokenBucket::new(rate, rate.saturating_mul(3), STRIKES_TO_DISCONNECT, now)
+            })
             .admit(now);
         match admit {
             Admit::Yes => {}
@@ -193,10 +201,17 @@ impl SipConnection {
             conn: self.conn_id(),
             message: String::from_utf8_lossy(&msg.to_bytes()).into_owned(),
         };
-        if let Err(e) = send_to_account(&self.env, &att.tenant, &user, event).await {
-            worker::console_error!("passing a SIP message to its account failed: {e}");
-            if let Some(resp) = reply(&msg, 503, "Service Unavailable", &self.conn_id()) {
-                ws.send_with_str(String::from_utf8_lossy(&resp.to_bytes()))?;
+        match send_to_account(&self.env, &att.tenant, &user, event).await {
+            Ok(replies) => {
+                for r in replies {
+                    self.deliver(r)?;
+                }
+            }
+            Err(e) => {
+                worker::console_error!("passing a SIP message to its account failed: {e}");
+                if let Some(resp) = reply(&msg, 503, "Service Unavailable", &self.conn_id()) {
+                    ws.send_with_str(String::from_utf8_lossy(&resp.to_bytes()))?;
+                }
             }
         }
         Ok(())
@@ -261,13 +276,14 @@ impl SipConnection {
     }
 }
 
-/// Posts `event` to the account object of `user` in `tenant`.
+/// Posts `event` to the account object of `user` in `tenant`; returns what the account has for the
+/// connection that sent it.
 pub async fn send_to_account(
     env: &Env,
     tenant: &str,
     user: &str,
     event: AccountEvent,
-) -> Result<()> {
+) -> Result<Vec<ToConnection>> {
     let body = ToAccount {
         tenant: tenant.to_owned(),
         user: user.to_owned(),
@@ -279,7 +295,7 @@ pub async fn send_to_account(
     let mut init = RequestInit::new();
     init.with_method(HttpMethod::Post)
         .with_body(Some(serde_json::to_string(&body)?.into()));
-    let resp = stub
+    let mut resp = stub
         .fetch_with_request(Request::new_with_init("https://account/event", &init)?)
         .await?;
     if resp.status_code() >= 300 {
@@ -288,7 +304,7 @@ pub async fn send_to_account(
             resp.status_code()
         )));
     }
-    Ok(())
+    resp.json().await
 }
 
 /// Posts `msg` to the connection object `conn`.
