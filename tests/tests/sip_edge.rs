@@ -316,3 +316,63 @@ fn a_socket_on_one_tenant_cannot_register_or_call_into_another() {
     let leaked = victim.wait_request("MESSAGE");
     assert!(leaked.is_err(), "a message crossed tenants: {leaked:?}");
 }
+
+#[test]
+fn an_account_on_two_browsers_rings_both_and_the_other_is_cancelled() {
+    let edge = start("sip-fork");
+    let mut alice = registered(&edge, "1001");
+    let mut bob_desk = registered(&edge, "1002");
+    let mut bob_phone = registered(&edge, "1002");
+
+    let call_id = alice.token();
+    let tag = alice.token();
+    alice
+        .send_raw(&format!(
+            "INVITE sip:1002@{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK{call_id}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:1002@{DOMAIN}>\r\nFrom: <sip:1001@{DOMAIN}>;tag={tag}\r\nCall-ID: {call_id}\r\n\
+             CSeq: 1 INVITE\r\nContact: <{contact}>\r\nContent-Length: 0\r\n\r\n",
+            contact = alice.contact
+        ))
+        .expect("send INVITE");
+    let on_desk = bob_desk
+        .wait_request("INVITE")
+        .expect("the desk browser rings");
+    let on_phone = bob_phone
+        .wait_request("INVITE")
+        .expect("the phone browser rings");
+    assert_eq!(on_desk.call_id().ok(), Some(call_id.as_str()));
+    assert_eq!(on_phone.call_id().ok(), Some(call_id.as_str()));
+
+    let desk_tag = bob_desk.token();
+    let mut ok = on_desk
+        .response_to(200, "OK", Some(&desk_tag))
+        .expect("200");
+    ok.headers.push(shared::sip::Header::new(
+        shared::sip::HeaderName::parse("Contact"),
+        format!("<{}>", bob_desk.contact),
+    ));
+    bob_desk
+        .send_raw(&String::from_utf8_lossy(&ok.to_bytes()))
+        .expect("send 200");
+    alice
+        .wait_response(&call_id, "INVITE", 200)
+        .expect("alice gets the desk's 200");
+
+    let cancel = bob_phone
+        .wait_request("CANCEL")
+        .expect("the other browser is cancelled");
+    let cancel_ok = cancel.response_to(200, "OK", None).expect("200 to CANCEL");
+    bob_phone
+        .send_raw(&String::from_utf8_lossy(&cancel_ok.to_bytes()))
+        .expect("send 200");
+    let terminated = on_phone
+        .response_to(487, "Request Terminated", Some(&bob_phone.token()))
+        .expect("487");
+    bob_phone
+        .send_raw(&String::from_utf8_lossy(&terminated.to_bytes()))
+        .expect("send 487");
+    let ack = bob_phone
+        .wait_request("ACK")
+        .expect("the edge ACKs the 487 itself");
+    assert_eq!(ack.call_id().ok(), Some(call_id.as_str()));
+}
