@@ -35,12 +35,15 @@ pub const KEYS: &[&str] = &[
     "fleet_secret",
     "report_url",
     "drain_timeout_secs",
+    "media_timeout_secs",
     "log_format",
     "log_filter",
 ];
 
 /// Upper bound for `capacity`: far above what one machine bridges, low enough to catch typos.
 const MAX_CAPACITY: u32 = 100_000;
+/// Bounds of `media_timeout_secs`.
+const MEDIA_TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 5..=3_600;
 /// Upper bound for `drain_timeout_secs` (one hour).
 const MAX_DRAIN_TIMEOUT_SECS: u64 = 3_600;
 /// RTP ports per bridged call on the upstream side: RTP and RTCP (plain RTP/AVP peers often
@@ -122,6 +125,9 @@ pub struct Config {
     pub report_url: Option<String>,
     /// How long a shutdown waits for in-flight work before exiting anyway.
     pub drain_timeout_secs: u64,
+    /// A call that receives nothing (no RTP, RTCP or ICE check from either side) for this long
+    /// is released.
+    pub media_timeout_secs: u64,
     /// Log output format.
     pub log_format: LogFormat,
     /// `tracing` filter directives, `RUST_LOG` syntax.
@@ -143,6 +149,7 @@ impl Default for Config {
             fleet_secret: None,
             report_url: None,
             drain_timeout_secs: 30,
+            media_timeout_secs: 60,
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
         }
@@ -183,6 +190,11 @@ impl Config {
     /// How long a shutdown may drain.
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs(self.drain_timeout_secs)
+    }
+
+    /// How long a call may go without media before it is released.
+    pub fn media_timeout(&self) -> Duration {
+        Duration::from_secs(self.media_timeout_secs)
     }
 
     /// The configuration as TOML, secret redacted (what `--check-config` prints).
@@ -292,6 +304,17 @@ impl Config {
             if let Some(p) = url_problem(url) {
                 problem("report_url", p);
             }
+        }
+        if !MEDIA_TIMEOUT_SECS.contains(&self.media_timeout_secs) {
+            problem(
+                "media_timeout_secs",
+                format!(
+                    "{} is out of range; use {} to {} seconds",
+                    self.media_timeout_secs,
+                    MEDIA_TIMEOUT_SECS.start(),
+                    MEDIA_TIMEOUT_SECS.end()
+                ),
+            );
         }
         if self.drain_timeout_secs > MAX_DRAIN_TIMEOUT_SECS {
             problem(
@@ -421,6 +444,10 @@ pub struct Overrides {
     /// `drain_timeout_secs`]
     #[arg(long, value_name = "SECS")]
     pub drain_timeout_secs: Option<u64>,
+    /// Seconds without any media before a call is released [env MEDIA_NODE_MEDIA_TIMEOUT_SECS;
+    /// key `media_timeout_secs`]
+    #[arg(long, value_name = "SECS")]
+    pub media_timeout_secs: Option<u64>,
     /// Log format [env MEDIA_NODE_LOG_FORMAT; key `log_format`]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -446,6 +473,7 @@ struct FileConfig {
     fleet_secret: Option<Secret>,
     report_url: Option<String>,
     drain_timeout_secs: Option<u64>,
+    media_timeout_secs: Option<u64>,
     log_format: Option<String>,
     log_filter: Option<String>,
 }
@@ -465,6 +493,7 @@ impl Overrides {
             fleet_secret: self.fleet_secret.or(lower.fleet_secret),
             report_url: self.report_url.or(lower.report_url),
             drain_timeout_secs: self.drain_timeout_secs.or(lower.drain_timeout_secs),
+            media_timeout_secs: self.media_timeout_secs.or(lower.media_timeout_secs),
             log_format: self.log_format.or(lower.log_format),
             log_filter: self.log_filter.or(lower.log_filter),
         }
@@ -484,6 +513,7 @@ impl Overrides {
             fleet_secret,
             report_url,
             drain_timeout_secs,
+            media_timeout_secs,
             log_format,
             log_filter,
         } = self;
@@ -495,6 +525,7 @@ impl Overrides {
         set(&mut config.rtp_port_max, rtp_port_max);
         set(&mut config.capacity, capacity);
         set(&mut config.drain_timeout_secs, drain_timeout_secs);
+        set(&mut config.media_timeout_secs, media_timeout_secs);
         set(&mut config.log_format, log_format);
         set(&mut config.log_filter, log_filter);
         if public_ip.is_some() {
@@ -543,6 +574,7 @@ impl Overrides {
             fleet_secret: file.fleet_secret,
             report_url: file.report_url,
             drain_timeout_secs: file.drain_timeout_secs,
+            media_timeout_secs: file.media_timeout_secs,
             log_format: file
                 .log_format
                 .map(|s| s.parse().map_err(|p| format!("log_format: {p}")))
@@ -603,6 +635,10 @@ impl Overrides {
                 "report_url" => layer.report_url = Some(value.to_owned()),
                 "drain_timeout_secs" => {
                     layer.drain_timeout_secs =
+                        Some(parse_number(value, "a number of seconds").map_err(env_error)?)
+                }
+                "media_timeout_secs" => {
+                    layer.media_timeout_secs =
                         Some(parse_number(value, "a number of seconds").map_err(env_error)?)
                 }
                 "log_format" => layer.log_format = Some(value.parse().map_err(env_error)?),

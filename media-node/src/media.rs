@@ -1,15 +1,34 @@
-//! The multiplexed media UDP socket. For now it only classifies, counts and drops datagrams;
-//! the bridge (ICE-lite, DTLS-SRTP, RTP relay) will plug in where [`receive_loop`] drops them.
+//! The media IO shell: one thread owns the [`Bridge`] core and every UDP socket (the multiplexed
+//! media port and the upstream RTP/RTCP pairs), polls them with `mio`, feeds datagrams and time
+//! to the core and sends what it returns. Control calls arrive as [`Command`]s over a channel
+//! with a waker. Per packet: no lock, no task, no allocation in this loop.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Instant;
 
-use tokio::net::UdpSocket;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use shared::control::{
+    AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, ControlError, Renegotiate,
+    RenegotiateResponse, SessionId, SessionStats,
+};
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
 
+use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, PortBinder};
 use crate::demux::{self, PacketKind};
 
-/// Largest datagram read; larger ones are truncated (and would be dropped by the bridge).
+/// Largest datagram read; larger ones are truncated (and then fail SRTP or RTP checks).
 const MAX_DATAGRAM: usize = 2048;
+const MEDIA: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Tokens of RTP/RTCP sockets are this plus the port.
+const PORT_TOKEN_BASE: usize = 16;
 
 /// Counters of datagrams seen on the media socket (shared with reports and tests).
 #[derive(Debug, Default)]
@@ -17,6 +36,7 @@ pub struct MediaStats {
     packets: AtomicU64,
     bytes: AtomicU64,
     by_kind: [AtomicU64; PacketKind::ALL.len()],
+    active_sessions: AtomicUsize,
 }
 
 impl MediaStats {
@@ -28,12 +48,12 @@ impl MediaStats {
         self.by_kind[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Datagrams received.
+    /// Datagrams received on the media port.
     pub fn packets(&self) -> u64 {
         self.packets.load(Ordering::Relaxed)
     }
 
-    /// Bytes received.
+    /// Bytes received on the media port.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -42,73 +62,272 @@ impl MediaStats {
     pub fn packets_of(&self, kind: PacketKind) -> u64 {
         self.by_kind[kind.index()].load(Ordering::Relaxed)
     }
+
+    /// Sessions in progress.
+    pub fn active_sessions(&self) -> usize {
+        self.active_sessions.load(Ordering::Relaxed)
+    }
 }
 
-/// Receives datagrams on `socket` until `stop` completes, counting each in `stats` and
-/// dropping it.
-pub async fn receive_loop(socket: &UdpSocket, stats: &MediaStats, stop: impl Future<Output = ()>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut stop => break,
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((len, peer)) => {
-                    let kind = demux::classify(&buf[..len]);
-                    stats.record(kind, len);
-                    tracing::trace!(%peer, len, ?kind, "media datagram dropped (no bridge yet)");
-                }
-                // On Linux an ICMP error from an earlier send surfaces here; the socket stays usable.
-                Err(e) => tracing::debug!(error = %e, "media socket receive error"),
+type Reply<T> = oneshot::Sender<Result<T, ControlError>>;
+
+/// A control call for the media thread.
+#[derive(Debug)]
+pub enum Command {
+    /// [`Bridge::allocate`].
+    Allocate(AllocateRequest, Reply<AllocateResponse>),
+    /// [`Bridge::apply_answer`].
+    Answer(ApplyAnswer, Reply<ApplyAnswerResponse>),
+    /// [`Bridge::renegotiate`].
+    Renegotiate(Renegotiate, Reply<RenegotiateResponse>),
+    /// [`Bridge::release`].
+    Release(SessionId, Reply<SessionStats>),
+    /// [`Bridge::stats`].
+    Stats(SessionId, Reply<SessionStats>),
+    /// Take no new sessions.
+    Drain,
+    /// End the thread.
+    Stop,
+}
+
+/// Sends [`Command`]s to the media thread (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct MediaHandle {
+    commands: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl MediaHandle {
+    /// Queues `command` and wakes the media thread. False if the thread is gone.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok() && self.waker.wake().is_ok()
+    }
+
+    /// Runs a call on the media thread and waits for its answer.
+    pub async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ControlError> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(make(tx)) {
+            return Err(ControlError::Draining);
+        }
+        rx.await.unwrap_or(Err(ControlError::Draining))
+    }
+}
+
+/// Starts the media thread on an already bound media socket.
+pub fn spawn(
+    media: std::net::UdpSocket,
+    config: BridgeConfig,
+    stats: Arc<MediaStats>,
+) -> io::Result<(MediaHandle, thread::JoinHandle<()>)> {
+    media.set_nonblocking(true)?;
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let mut media = UdpSocket::from_std(media);
+    poll.registry()
+        .register(&mut media, MEDIA, Interest::READABLE)?;
+    let (tx, rx) = mpsc::channel();
+    let bind_ip = media.local_addr()?.ip();
+    let registry = poll.registry().try_clone()?;
+    let thread = thread::Builder::new().name("media".into()).spawn(move || {
+        let mut shell = Shell {
+            poll,
+            media,
+            sockets: Sockets {
+                registry,
+                bind_ip,
+                pairs: HashMap::new(),
             },
+            bridge: Bridge::new(config),
+            stats,
+            commands: rx,
+        };
+        shell.run();
+    })?;
+    Ok((
+        MediaHandle {
+            commands: tx,
+            waker,
+        },
+        thread,
+    ))
+}
+
+/// The upstream sockets, by port (RTP on even ports, RTCP on the odd one above).
+struct Sockets {
+    registry: Registry,
+    bind_ip: IpAddr,
+    pairs: HashMap<u16, UdpSocket>,
+}
+
+impl Sockets {
+    fn bind_one(&mut self, port: u16) -> io::Result<UdpSocket> {
+        let mut socket = UdpSocket::bind(SocketAddr::new(self.bind_ip, port))?;
+        self.registry.register(
+            &mut socket,
+            Token(PORT_TOKEN_BASE + usize::from(port)),
+            Interest::READABLE,
+        )?;
+        Ok(socket)
+    }
+}
+
+impl PortBinder for Sockets {
+    fn bind_pair(&mut self, rtp_port: u16) -> bool {
+        let Ok(rtp) = self.bind_one(rtp_port) else {
+            return false;
+        };
+        match self.bind_one(rtp_port + 1) {
+            Ok(rtcp) => {
+                self.pairs.insert(rtp_port, rtp);
+                self.pairs.insert(rtp_port + 1, rtcp);
+                true
+            }
+            Err(e) => {
+                debug!(port = rtp_port + 1, error = %e, "RTCP port unavailable; skipping pair");
+                let mut rtp = rtp;
+                let _ = self.registry.deregister(&mut rtp);
+                false
+            }
+        }
+    }
+
+    fn close_pair(&mut self, rtp_port: u16) {
+        for port in [rtp_port, rtp_port + 1] {
+            if let Some(mut socket) = self.pairs.remove(&port) {
+                let _ = self.registry.deregister(&mut socket);
+            }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use std::time::Duration;
+struct Shell {
+    poll: Poll,
+    media: UdpSocket,
+    sockets: Sockets,
+    bridge: Bridge,
+    stats: Arc<MediaStats>,
+    commands: mpsc::Receiver<Command>,
+}
 
-    #[tokio::test]
-    async fn received_datagrams_are_counted_by_kind_and_dropped() {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = socket.local_addr().unwrap();
-        let stats = Arc::new(MediaStats::default());
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = {
-            let stats = Arc::clone(&stats);
-            tokio::spawn(async move {
-                receive_loop(&socket, &stats, async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-            })
-        };
-
-        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        sender.send_to(&[0x80, 0, 0, 1], addr).await.unwrap();
-        sender
-            .send_to(&[0x00, 0x01, 0, 0, 0, 0], addr)
-            .await
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), async {
-            while stats.packets() < 2 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+impl Shell {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(256);
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let media_port = self.media.local_addr().map(|a| a.port()).unwrap_or(0);
+        loop {
+            let timeout = self
+                .bridge
+                .poll_timeout()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    warn!(error = %e, "media poll failed");
+                }
+                continue;
             }
-        })
-        .await
-        .expect("datagrams were not counted");
+            for event in &events {
+                match event.token() {
+                    WAKER => {}
+                    MEDIA => self.drain_socket(None, media_port, &mut buf),
+                    Token(t) => {
+                        if let Ok(port) = u16::try_from(t - PORT_TOKEN_BASE) {
+                            self.drain_socket(Some(port), port, &mut buf);
+                        }
+                    }
+                }
+            }
+            while let Ok(command) = self.commands.try_recv() {
+                if !self.command(command) {
+                    return;
+                }
+            }
+            let now = Instant::now();
+            if self.bridge.poll_timeout().is_some_and(|at| at <= now) {
+                self.bridge.handle_timeout(now);
+            }
+            self.flush();
+        }
+    }
 
-        assert_eq!(stats.bytes(), 10);
-        assert_eq!(stats.packets_of(PacketKind::Rtp), 1);
-        assert_eq!(stats.packets_of(PacketKind::Stun), 1);
-        stop_tx.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("receive loop did not stop")
-            .unwrap();
+    /// Reads every datagram waiting on one socket (`None`: the media socket).
+    fn drain_socket(&mut self, rtp_port: Option<u16>, port: u16, buf: &mut [u8]) {
+        loop {
+            let received = match rtp_port {
+                None => self.media.recv_from(buf),
+                Some(p) => match self.sockets.pairs.get(&p) {
+                    Some(socket) => socket.recv_from(buf),
+                    None => return,
+                },
+            };
+            match received {
+                Ok((len, source)) => {
+                    if rtp_port.is_none() {
+                        self.stats.record(demux::classify(&buf[..len]), len);
+                    }
+                    // The core knows its sockets by advertised address; only the port matters.
+                    let destination = SocketAddr::new(self.sockets.bind_ip, port);
+                    self.bridge
+                        .handle_receive(Instant::now(), source, destination, &buf[..len]);
+                    self.flush();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP errors from earlier sends surface here; the socket stays usable.
+                Err(e) => debug!(port, error = %e, "media receive error"),
+            }
+        }
+    }
+
+    /// Sends what the core queued and carries out its events.
+    fn flush(&mut self) {
+        let media_port = self.media.local_addr().map(|a| a.port()).unwrap_or(0);
+        while let Some(t) = self.bridge.poll_transmit() {
+            let port = t.source.port();
+            let socket = if port == media_port {
+                Some(&self.media)
+            } else {
+                self.sockets.pairs.get(&port)
+            };
+            if let Some(socket) = socket {
+                // A full send buffer drops the datagram, as the network would.
+                if let Err(e) = socket.send_to(t.contents, t.destination) {
+                    debug!(error = %e, destination = %t.destination, "media send failed");
+                }
+            }
+        }
+        while let Some(event) = self.bridge.poll_event() {
+            let BridgeEvent::Ended { rtp_port, .. } = event;
+            if let Some(port) = rtp_port {
+                self.sockets.close_pair(port);
+            }
+        }
+        self.stats
+            .active_sessions
+            .store(self.bridge.active(), Ordering::Relaxed);
+    }
+
+    /// Carries out one control call; false to stop the thread.
+    fn command(&mut self, command: Command) -> bool {
+        let now = Instant::now();
+        match command {
+            Command::Allocate(request, reply) => {
+                let _ = reply.send(self.bridge.allocate(now, &request, &mut self.sockets));
+            }
+            Command::Answer(request, reply) => {
+                let _ = reply.send(self.bridge.apply_answer(now, &request));
+            }
+            Command::Renegotiate(request, reply) => {
+                let _ = reply.send(self.bridge.renegotiate(now, &request));
+            }
+            Command::Release(id, reply) => {
+                let _ = reply.send(self.bridge.release(now, &id));
+            }
+            Command::Stats(id, reply) => {
+                let _ = reply.send(self.bridge.stats(now, &id));
+            }
+            Command::Drain => self.bridge.set_draining(true),
+            Command::Stop => return false,
+        }
+        self.flush();
+        true
     }
 }

@@ -12,13 +12,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
+use crate::bridge::BridgeConfig;
 use crate::config::Config;
-use crate::control;
-use crate::media::{self, MediaStats};
+use crate::control::{self, ControlContext};
+use crate::media::{self, Command, MediaStats};
 
 /// A control client has this long to send its request headers (no slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +45,9 @@ pub enum ServerError {
         /// Why binding failed.
         source: io::Error,
     },
+    /// The media thread could not start (out of threads or file descriptors).
+    #[error("cannot start the media thread: {0}")]
+    MediaThread(io::Error),
 }
 
 /// A node with its sockets bound, not serving yet. Binding first lets callers (and tests)
@@ -54,7 +57,7 @@ pub struct Server {
     config: Config,
     control: TcpListener,
     control_addr: SocketAddr,
-    media: UdpSocket,
+    media: std::net::UdpSocket,
     media_addr: SocketAddr,
     stats: Arc<MediaStats>,
 }
@@ -74,9 +77,7 @@ impl Server {
             addr: config.media_listen,
             source,
         };
-        let media = UdpSocket::bind(config.media_listen)
-            .await
-            .map_err(bind_media)?;
+        let media = std::net::UdpSocket::bind(config.media_listen).map_err(bind_media)?;
         let media_addr = media.local_addr().map_err(bind_media)?;
         Ok(Self {
             config,
@@ -105,7 +106,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting, logs "shutting down" and waits
     /// up to the drain timeout for open control connections before returning.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let Self {
             config,
             control,
@@ -134,11 +135,20 @@ impl Server {
             );
         }
 
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let media_task = tokio::spawn({
-            let stats = Arc::clone(&stats);
-            async move { media::receive_loop(&media, &stats, stopped(stop_rx)).await }
-        });
+        let bridge_config = BridgeConfig {
+            media_addr: SocketAddr::new(config.advertised_ip(), media_addr.port()),
+            rtp_ip: config.advertised_ip(),
+            rtp_port_min: config.rtp_port_min,
+            rtp_port_max: config.rtp_port_max,
+            capacity: usize::try_from(config.capacity).unwrap_or(usize::MAX),
+            media_timeout: config.media_timeout(),
+        };
+        let (handle, media_thread) = media::spawn(media, bridge_config, Arc::clone(&stats))
+            .map_err(ServerError::MediaThread)?;
+        let context = Arc::new(ControlContext::new(
+            handle.clone(),
+            config.fleet_secret.as_ref().map(|s| s.expose()),
+        ));
 
         let graceful = GracefulShutdown::new();
         let mut http = http1::Builder::new();
@@ -150,8 +160,10 @@ impl Server {
                 () = &mut shutdown => break,
                 accepted = control.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let service = service_fn(|request| async move {
-                            Ok::<_, Infallible>(control::respond(&request))
+                        let context = Arc::clone(&context);
+                        let service = service_fn(move |request| {
+                            let context = Arc::clone(&context);
+                            async move { Ok::<_, Infallible>(control::handle(request, &context).await) }
                         });
                         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                         tokio::spawn(async move {
@@ -170,40 +182,54 @@ impl Server {
 
         info!(
             drain_timeout_secs = config.drain_timeout_secs,
+            active_sessions = stats.active_sessions(),
             "shutting down"
         );
+        // Draining: new allocations get 503 Draining; the control API keeps serving so the
+        // worker can release calls; stop when no session is left or the drain timeout elapses.
+        handle.send(Command::Drain);
+        let deadline = tokio::time::Instant::now() + config.drain_timeout();
+        while stats.active_sessions() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                accepted = control.accept() => if let Ok((stream, _)) = accepted {
+                    let context = Arc::clone(&context);
+                    let service = service_fn(move |request| {
+                        let context = Arc::clone(&context);
+                        async move { Ok::<_, Infallible>(control::handle(request, &context).await) }
+                    });
+                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                },
+            }
+        }
         drop(control);
-        let _ = stop_tx.send(true);
-        let drain = async {
-            graceful.shutdown().await;
-            let _ = media_task.await;
-        };
-        if tokio::time::timeout(config.drain_timeout(), drain)
+        if tokio::time::timeout_at(deadline, graceful.shutdown())
             .await
             .is_err()
         {
             warn!(
                 drain_timeout_secs = config.drain_timeout_secs,
+                active_sessions = stats.active_sessions(),
                 "drain timeout elapsed; closing what is left"
             );
         }
+        handle.send(Command::Stop);
+        let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
         info!(
             media_packets = stats.packets(),
             media_bytes = stats.bytes(),
             "media-node stopped"
         );
+        Ok(())
     }
-}
-
-/// Completes once `stop` turns true (or its sender is gone).
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// Binds the sockets of `config` and serves until `shutdown` completes (then drains).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-    Server::bind(config).await?.run(shutdown).await;
-    Ok(())
+    Server::bind(config).await?.run(shutdown).await
 }
 
 #[cfg(test)]
@@ -251,6 +277,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), running)
             .await
             .expect("server did not stop")
+            .unwrap()
             .unwrap();
         assert!(
             tokio::net::TcpStream::connect(addr).await.is_err(),

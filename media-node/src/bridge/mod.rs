@@ -1,0 +1,877 @@
+//! The bridge core, sans-IO: sessions with a browser leg (ICE-lite, DTLS-SRTP and rtcp-mux on
+//! the one multiplexed media port, through str0m) and an upstream leg (plain RTP/AVP on a port
+//! pair of the configured range), fed datagrams and time, returning datagrams to send and when
+//! to wake up.
+//!
+//! The caller (the IO shell in [`crate::media`], or a test) owns the sockets and the clock:
+//!
+//! - [`Bridge::handle_receive`] with every datagram (`destination` is the node's advertised
+//!   address of the socket it arrived on),
+//! - then sends everything [`Bridge::poll_transmit`] yields (from the socket whose port is the
+//!   transmit's `source` port),
+//! - sleeps until [`Bridge::poll_timeout`] and then calls [`Bridge::handle_timeout`],
+//! - after each call closes the sockets of every [`BridgeEvent::Ended`] from
+//!   [`Bridge::poll_event`].
+//!
+//! Control calls ([`Bridge::allocate`], [`Bridge::apply_answer`], [`Bridge::renegotiate`],
+//! [`Bridge::release`], [`Bridge::stats`]) take and return the `shared::control` messages.
+//!
+//! Per packet the core takes no lock and spawns nothing; relayed packets are written into
+//! recycled buffers. str0m itself copies each browser-leg packet once (its RTP-mode payload is
+//! an `Arc<[u8]>`), see the crate docs.
+
+mod negotiate;
+mod ports;
+pub mod rtp;
+mod stun;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::distr::{Alphanumeric, SampleString as _};
+use rand::Rng as _;
+use shared::control::{
+    AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, ControlError, Mode,
+    Renegotiate, RenegotiateResponse, SessionId, SessionStats,
+};
+use shared::sdp::{PayloadCodec, PayloadTypeMap, SessionDescription};
+use str0m::change::SdpOffer;
+use str0m::format::FormatParams;
+use str0m::media::{Frequency, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpWrite;
+use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
+use tracing::{debug, info};
+
+use crate::demux::{self, PacketKind};
+pub use negotiate::{browser_offer, upstream_answer, upstream_offer, BrowserOffer, UpstreamAnswer};
+pub use ports::{PortBinder, PortPool};
+
+/// Payload type table entry meaning "not mapped".
+const UNMAPPED: u8 = 0xff;
+/// Most recycled transmit buffers kept.
+const MAX_POOLED_BUFFERS: usize = 256;
+
+/// What the core needs to know about the node.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Advertised address of the multiplexed media port (the ICE candidate).
+    pub media_addr: SocketAddr,
+    /// Advertised IP of the upstream RTP ports.
+    pub rtp_ip: IpAddr,
+    /// Lowest upstream RTP port.
+    pub rtp_port_min: u16,
+    /// Highest upstream RTP port.
+    pub rtp_port_max: u16,
+    /// Most concurrent sessions.
+    pub capacity: usize,
+    /// A session that receives nothing (no RTP, RTCP or ICE check on either leg) for this long
+    /// is released.
+    pub media_timeout: Duration,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The worker released it.
+    Released,
+    /// Nothing arrived for [`BridgeConfig::media_timeout`].
+    MediaTimeout,
+    /// The WebRTC engine failed (e.g. DTLS failure).
+    Failed,
+}
+
+/// Something the IO shell acts on.
+#[derive(Debug, Clone)]
+pub enum BridgeEvent {
+    /// A session ended; close the upstream port pair if it had one.
+    Ended {
+        /// The session.
+        session_id: SessionId,
+        /// Why.
+        reason: EndReason,
+        /// Its upstream RTP port (RTCP is the next one), if any.
+        rtp_port: Option<u16>,
+        /// What it carried.
+        stats: SessionStats,
+    },
+}
+
+/// A datagram to send. `contents` is valid until the next call on the bridge.
+#[derive(Debug)]
+pub struct Transmit<'a> {
+    /// The node's advertised address to send from (its port picks the socket).
+    pub source: SocketAddr,
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The datagram.
+    pub contents: &'a [u8],
+}
+
+#[derive(Debug)]
+struct Pending {
+    source: SocketAddr,
+    destination: SocketAddr,
+    buf: Vec<u8>,
+}
+
+/// Outgoing datagrams and the buffers they recycle.
+#[derive(Debug, Default)]
+struct Outbox {
+    queue: VecDeque<Pending>,
+    pool: Vec<Vec<u8>>,
+    current: Option<Pending>,
+}
+
+impl Outbox {
+    fn buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_else(|| Vec::with_capacity(1500))
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.pool.len() < MAX_POOLED_BUFFERS {
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Upstream {
+    rtp_port: u16,
+    offered: Vec<PayloadCodec>,
+    /// Address from the upstream's SDP, used until the real source is latched.
+    signalled: Option<SocketAddr>,
+    /// The source the upstream's RTP actually comes from (symmetric RTP).
+    latched: Option<SocketAddr>,
+    /// Browser PT -> upstream PT.
+    to_upstream: [u8; 128],
+    /// Upstream PT -> browser PT.
+    to_browser: [u8; 128],
+    answered: bool,
+}
+
+impl Upstream {
+    fn map(&mut self, pairs: &[(u8, u8)]) {
+        self.to_upstream = [UNMAPPED; 128];
+        self.to_browser = [UNMAPPED; 128];
+        for &(browser, upstream) in pairs {
+            self.to_upstream[usize::from(browser & 0x7f)] = upstream;
+            self.to_browser[usize::from(upstream & 0x7f)] = browser;
+        }
+    }
+
+    fn destination(&self) -> Option<SocketAddr> {
+        self.latched.or(self.signalled)
+    }
+}
+
+struct Session {
+    id: SessionId,
+    call_id: String,
+    mode: Mode,
+    rtc: Rtc,
+    ufrag: String,
+    mid: Option<Mid>,
+    /// Codecs answered to the browser (its PT numbers).
+    browser_codecs: Vec<PayloadCodec>,
+    /// str0m's last answer, before narrowing.
+    generated_answer: String,
+    browser_addrs: Vec<SocketAddr>,
+    upstream: Option<Upstream>,
+    created: Instant,
+    last_activity: Instant,
+    rtc_timeout: Instant,
+    /// Next extended sequence number towards the browser (its ROC starts at 0).
+    seq_to_browser: u64,
+    from_browser: rtp::ReceiveStats,
+    from_upstream: rtp::ReceiveStats,
+    dropped: u64,
+    rtt_ms: Option<u32>,
+    ended: Option<EndReason>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    fn clock_rate(&self, browser_pt: u8) -> u32 {
+        self.browser_codecs
+            .iter()
+            .find(|c| c.payload_type == browser_pt)
+            .map_or(0, |c| c.codec.clock_rate)
+    }
+
+    fn stats(&self, now: Instant) -> SessionStats {
+        let loss_up = self.from_upstream.loss();
+        let loss_browser = self.from_browser.loss();
+        let jitter = self.from_upstream.jitter_ms();
+        let has_media = self.from_browser.packets + self.from_upstream.packets > 0;
+        SessionStats {
+            packets_from_browser: self.from_browser.packets,
+            bytes_from_browser: self.from_browser.bytes,
+            packets_from_upstream: self.from_upstream.packets,
+            bytes_from_upstream: self.from_upstream.bytes,
+            packets_dropped: self.dropped,
+            loss_from_browser: loss_browser,
+            loss_from_upstream: loss_up,
+            jitter_ms: jitter,
+            rtt_ms: self.rtt_ms,
+            mos: has_media
+                .then(|| rtp::mos_estimate(self.rtt_ms, loss_up.max(loss_browser), jitter)),
+            age_secs: now.saturating_duration_since(self.created).as_secs(),
+        }
+    }
+}
+
+/// The bridge: every session of the node and the indexes that route datagrams to them.
+#[derive(Debug)]
+pub struct Bridge {
+    config: BridgeConfig,
+    ports: PortPool,
+    sessions: Vec<Option<Session>>,
+    free_slots: Vec<usize>,
+    by_id: HashMap<SessionId, usize>,
+    by_ufrag: HashMap<String, usize>,
+    by_browser_addr: HashMap<SocketAddr, usize>,
+    by_port: HashMap<u16, usize>,
+    outbox: Outbox,
+    events: VecDeque<BridgeEvent>,
+    draining: bool,
+    /// Datagrams that belonged to no session or were malformed.
+    pub unroutable: u64,
+}
+
+impl Bridge {
+    /// An empty bridge.
+    pub fn new(config: BridgeConfig) -> Self {
+        let ports = PortPool::new(config.rtp_port_min, config.rtp_port_max);
+        Self {
+            config,
+            ports,
+            sessions: Vec::new(),
+            free_slots: Vec::new(),
+            by_id: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_browser_addr: HashMap::new(),
+            by_port: HashMap::new(),
+            outbox: Outbox::default(),
+            events: VecDeque::new(),
+            draining: false,
+            unroutable: 0,
+        }
+    }
+
+    /// Sessions in progress.
+    pub fn active(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Stops (or resumes) taking new sessions; existing ones continue.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// Creates a session for a browser offer (and, in bridge mode, binds an upstream port pair
+    /// through `binder`).
+    pub fn allocate(
+        &mut self,
+        now: Instant,
+        request: &AllocateRequest,
+        binder: &mut dyn PortBinder,
+    ) -> Result<AllocateResponse, ControlError> {
+        if self.draining {
+            return Err(ControlError::Draining);
+        }
+        if self.active() >= self.config.capacity {
+            return Err(ControlError::NoFreePort);
+        }
+        let offer = negotiate::browser_offer(&request.browser_offer_sdp)?;
+        let sdp_offer = SdpOffer::from_sdp_string(&request.browser_offer_sdp)
+            .map_err(|e| ControlError::bad_sdp(format!("browser offer: {e}")))?;
+
+        let ufrag = loop {
+            let candidate = Alphanumeric.sample_string(&mut rand::rng(), 8);
+            if !self.by_ufrag.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let pass = Alphanumeric.sample_string(&mut rand::rng(), 24);
+        let mut rtc = webrtc_config(IceCreds {
+            ufrag: ufrag.clone(),
+            pass,
+        })
+        .build(now);
+        let candidate = Candidate::host(self.config.media_addr, "udp")
+            .map_err(|e| ControlError::bad_sdp(format!("local candidate: {e}")))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(sdp_offer)
+            .map_err(|e| ControlError::bad_sdp(format!("browser offer not accepted: {e}")))?;
+        let generated_answer = answer.to_sdp_string();
+        let browser_answer_sdp = negotiate::narrow_answer(&generated_answer, &offer.codecs)?;
+
+        let (upstream, upstream_offer_sdp) = match request.mode {
+            Mode::Echo => (None, None),
+            Mode::Bridge => {
+                let rtp_port = self.ports.take(binder).ok_or(ControlError::NoFreePort)?;
+                let session_version: u64 = rand::rng().random_range(1..1 << 40);
+                let sdp = negotiate::upstream_offer(
+                    self.config.rtp_ip,
+                    rtp_port,
+                    &offer.codecs,
+                    session_version,
+                    1,
+                );
+                let mut leg = Upstream {
+                    rtp_port,
+                    offered: offer.codecs.clone(),
+                    signalled: None,
+                    latched: None,
+                    to_upstream: [UNMAPPED; 128],
+                    to_browser: [UNMAPPED; 128],
+                    answered: false,
+                };
+                // Until the answer: the offered numbers both ways (early media usually uses them).
+                let identity: Vec<(u8, u8)> = offer
+                    .codecs
+                    .iter()
+                    .map(|c| (c.payload_type, c.payload_type))
+                    .collect();
+                leg.map(&identity);
+                (Some(leg), Some(sdp))
+            }
+        };
+
+        let id = SessionId::new(format!(
+            "s{}",
+            Alphanumeric.sample_string(&mut rand::rng(), 20)
+        ));
+        let session = Session {
+            id: id.clone(),
+            call_id: request.call_id.clone(),
+            mode: request.mode,
+            rtc,
+            ufrag: ufrag.clone(),
+            mid: offer.mid.as_deref().map(Mid::from),
+            browser_codecs: offer.codecs,
+            generated_answer,
+            browser_addrs: Vec::new(),
+            upstream,
+            created: now,
+            last_activity: now,
+            rtc_timeout: now,
+            seq_to_browser: 1,
+            from_browser: rtp::ReceiveStats::default(),
+            from_upstream: rtp::ReceiveStats::default(),
+            dropped: 0,
+            rtt_ms: None,
+            ended: None,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.sessions[slot] = Some(session);
+                slot
+            }
+            None => {
+                self.sessions.push(Some(session));
+                self.sessions.len() - 1
+            }
+        };
+        self.by_id.insert(id.clone(), slot);
+        self.by_ufrag.insert(ufrag, slot);
+        if let Some(port) = self.sessions[slot]
+            .as_ref()
+            .and_then(|s| s.upstream.as_ref())
+            .map(|u| u.rtp_port)
+        {
+            self.by_port.insert(port, slot);
+            self.by_port.insert(port + 1, slot);
+        }
+        self.drive(slot, now);
+        info!(session = %id, call_id = %request.call_id, mode = ?request.mode, "session allocated");
+        Ok(AllocateResponse {
+            session_id: id,
+            browser_answer_sdp,
+            upstream_offer_sdp,
+        })
+    }
+
+    fn slot_of(&self, id: &SessionId) -> Result<usize, ControlError> {
+        self.by_id
+            .get(id)
+            .copied()
+            .ok_or(ControlError::UnknownSession)
+    }
+
+    fn session_mut(&mut self, slot: usize) -> Option<&mut Session> {
+        self.sessions.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Applies the upstream's answer: its address, the codecs it accepted and their payload type
+    /// numbers. Returns the browser answer narrowed to those codecs.
+    pub fn apply_answer(
+        &mut self,
+        _now: Instant,
+        request: &ApplyAnswer,
+    ) -> Result<ApplyAnswerResponse, ControlError> {
+        let slot = self.slot_of(&request.session_id)?;
+        let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
+        let upstream = session.upstream.as_mut().ok_or_else(|| {
+            ControlError::bad_sdp("an echo session has no upstream leg to answer")
+        })?;
+        let answer = negotiate::upstream_answer(&request.upstream_answer_sdp, &upstream.offered)?;
+        let map = PayloadTypeMap::between(&session.browser_codecs, &answer.codecs);
+        upstream.map(map.pairs());
+        upstream.signalled = answer.remote;
+        upstream.answered = true;
+        let kept: Vec<PayloadCodec> = session
+            .browser_codecs
+            .iter()
+            .filter(|c| map.a_to_b(c.payload_type).is_some())
+            .cloned()
+            .collect();
+        let browser_answer_sdp = negotiate::narrow_answer(&session.generated_answer, &kept)?;
+        debug!(session = %request.session_id, pairs = ?map.pairs(), "upstream answer applied");
+        Ok(ApplyAnswerResponse { browser_answer_sdp })
+    }
+
+    /// A new offer from the browser on an existing session (hold, resume, ICE restart).
+    pub fn renegotiate(
+        &mut self,
+        now: Instant,
+        request: &Renegotiate,
+    ) -> Result<RenegotiateResponse, ControlError> {
+        let slot = self.slot_of(&request.session_id)?;
+        let offer = negotiate::browser_offer(&request.browser_offer_sdp)?;
+        let sdp_offer = SdpOffer::from_sdp_string(&request.browser_offer_sdp)
+            .map_err(|e| ControlError::bad_sdp(format!("browser offer: {e}")))?;
+        let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
+        let answer = session
+            .rtc
+            .sdp_api()
+            .accept_offer(sdp_offer)
+            .map_err(|e| ControlError::bad_sdp(format!("browser offer not accepted: {e}")))?;
+        session.generated_answer = answer.to_sdp_string();
+        // Keep what is still offered and, once the upstream answered, what it accepted.
+        let kept: Vec<PayloadCodec> = offer
+            .codecs
+            .into_iter()
+            .filter(|c| match &session.upstream {
+                Some(up) if up.answered => {
+                    up.to_upstream[usize::from(c.payload_type & 0x7f)] != UNMAPPED
+                }
+                _ => true,
+            })
+            .collect();
+        let browser_answer_sdp = negotiate::narrow_answer(&session.generated_answer, &kept)?;
+        // An ICE restart changes our ufrag: re-index.
+        let new_ufrag = browser_answer_sdp
+            .parse::<SessionDescription>()
+            .ok()
+            .and_then(|sdp| {
+                let audio = sdp.media.first()?;
+                sdp.ice_ufrag_for(audio).map(str::to_owned)
+            });
+        let old_ufrag = session.ufrag.clone();
+        if let Some(new_ufrag) = new_ufrag.filter(|u| *u != old_ufrag) {
+            session.ufrag = new_ufrag.clone();
+            self.by_ufrag.remove(&old_ufrag);
+            self.by_ufrag.insert(new_ufrag, slot);
+        }
+        self.drive(slot, now);
+        Ok(RenegotiateResponse { browser_answer_sdp })
+    }
+
+    /// Ends a session; its stats are final.
+    pub fn release(&mut self, now: Instant, id: &SessionId) -> Result<SessionStats, ControlError> {
+        let slot = self.slot_of(id)?;
+        Ok(self.end(slot, now, EndReason::Released))
+    }
+
+    /// Current stats of a session.
+    pub fn stats(&self, now: Instant, id: &SessionId) -> Result<SessionStats, ControlError> {
+        let slot = self.slot_of(id)?;
+        self.sessions[slot]
+            .as_ref()
+            .map(|s| s.stats(now))
+            .ok_or(ControlError::UnknownSession)
+    }
+
+    fn end(&mut self, slot: usize, now: Instant, reason: EndReason) -> SessionStats {
+        let Some(mut session) = self.sessions.get_mut(slot).and_then(Option::take) else {
+            return SessionStats::default();
+        };
+        session.rtc.disconnect();
+        self.free_slots.push(slot);
+        self.by_id.remove(&session.id);
+        self.by_ufrag.remove(&session.ufrag);
+        for addr in &session.browser_addrs {
+            if self.by_browser_addr.get(addr) == Some(&slot) {
+                self.by_browser_addr.remove(addr);
+            }
+        }
+        let rtp_port = session.upstream.as_ref().map(|u| u.rtp_port);
+        if let Some(port) = rtp_port {
+            self.by_port.remove(&port);
+            self.by_port.remove(&(port + 1));
+            self.ports.give_back(port);
+        }
+        let stats = session.stats(now);
+        info!(
+            session = %session.id,
+            call_id = %session.call_id,
+            ?reason,
+            packets_from_browser = stats.packets_from_browser,
+            packets_from_upstream = stats.packets_from_upstream,
+            dropped = stats.packets_dropped,
+            "session ended"
+        );
+        self.events.push_back(BridgeEvent::Ended {
+            session_id: session.id,
+            reason,
+            rtp_port,
+            stats: stats.clone(),
+        });
+        stats
+    }
+
+    /// Takes one datagram that arrived from `source` on the node's socket advertised as
+    /// `destination`. Anything that is not for a session, or is malformed, is counted and
+    /// dropped.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
+        if destination.port() == self.config.media_addr.port() {
+            self.receive_browser(now, source, datagram);
+        } else {
+            self.receive_upstream(now, source, destination.port(), datagram);
+        }
+    }
+
+    fn receive_browser(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        let slot = match demux::classify(datagram) {
+            PacketKind::Stun => {
+                let Some(slot) = stun::local_ufrag(datagram).and_then(|u| self.by_ufrag.get(u))
+                else {
+                    self.unroutable += 1;
+                    return;
+                };
+                let slot = *slot;
+                if self.by_browser_addr.insert(source, slot) != Some(slot) {
+                    if let Some(session) = self.session_mut(slot) {
+                        session.browser_addrs.push(source);
+                    }
+                }
+                slot
+            }
+            PacketKind::Dtls | PacketKind::Rtp => match self.by_browser_addr.get(&source) {
+                Some(&slot) => slot,
+                None => {
+                    self.unroutable += 1;
+                    return;
+                }
+            },
+            PacketKind::Other => {
+                self.unroutable += 1;
+                return;
+            }
+        };
+        let media_addr = self.config.media_addr;
+        let Ok(receive) = Receive::new(Protocol::Udp, source, media_addr, datagram) else {
+            self.unroutable += 1;
+            return;
+        };
+        let Some(session) = self.session_mut(slot) else {
+            return;
+        };
+        session.last_activity = now;
+        if let Err(e) = session.rtc.handle_input(Input::Receive(now, receive)) {
+            debug!(session = %session.id, error = %e, "browser datagram refused");
+            session.dropped += 1;
+        }
+        self.drive(slot, now);
+    }
+
+    fn receive_upstream(&mut self, now: Instant, source: SocketAddr, port: u16, datagram: &[u8]) {
+        let Some(&slot) = self.by_port.get(&port) else {
+            self.unroutable += 1;
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(upstream) = session.upstream.as_mut() else {
+            return;
+        };
+        let from_known_peer = upstream.latched.is_none_or(|l| l == source);
+        if port != upstream.rtp_port || rtp::is_rtcp(datagram) {
+            // RTCP from the upstream: proof of life; str0m runs the browser leg's own RTCP.
+            if from_known_peer {
+                session.last_activity = now;
+            }
+            return;
+        }
+        let Some(view) = rtp::parse(datagram) else {
+            session.dropped += 1;
+            return;
+        };
+        let browser_pt = upstream.to_browser[usize::from(view.payload_type)];
+        if browser_pt == UNMAPPED || !from_known_peer {
+            session.dropped += 1;
+            return;
+        }
+        if upstream.latched.is_none() {
+            debug!(session = %session.id, %source, "upstream RTP source latched");
+            upstream.latched = Some(source);
+        }
+        session.last_activity = now;
+        let payload = &datagram[view.payload.0..view.payload.1];
+        let arrival_us = now.saturating_duration_since(session.created).as_micros() as u64;
+        let clock_rate = session.clock_rate(browser_pt);
+        session
+            .from_upstream
+            .record(&view, payload.len(), arrival_us, clock_rate);
+        if let Some(mid) = session.mid {
+            let seq = session.seq_to_browser;
+            if let Some(tx) = session.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                tx.write_rtp(
+                    RtpWrite::new(
+                        Pt::from(browser_pt),
+                        seq.into(),
+                        view.timestamp,
+                        now,
+                        payload,
+                    )
+                    .marker(view.marker),
+                );
+                session.seq_to_browser += 1;
+            } else {
+                session.dropped += 1;
+            }
+        }
+        self.drive(slot, now);
+    }
+
+    /// Runs one session's WebRTC engine until it waits: queues its datagrams, relays the RTP it
+    /// decrypted, notes its next timeout. Ends the session if the engine failed.
+    fn drive(&mut self, slot: usize, now: Instant) {
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let outbox = &mut self.outbox;
+        let failed = loop {
+            match session.rtc.poll_output() {
+                Ok(Output::Timeout(at)) => {
+                    session.rtc_timeout = at;
+                    break false;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let mut buf = outbox.buffer();
+                    buf.extend_from_slice(&t.contents);
+                    outbox.queue.push_back(Pending {
+                        source: t.source,
+                        destination: t.destination,
+                        buf,
+                    });
+                }
+                Ok(Output::Event(event)) => {
+                    on_event(session, outbox, event, now, self.config.rtp_ip)
+                }
+                Err(e) => {
+                    info!(session = %session.id, error = %e, "WebRTC engine failed");
+                    break true;
+                }
+            }
+        };
+        if failed || !session.rtc.is_alive() {
+            session.ended = Some(EndReason::Failed);
+            self.end(slot, now, EndReason::Failed);
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        if let Some(done) = self.outbox.current.take() {
+            self.outbox.recycle(done.buf);
+        }
+        let next = self.outbox.queue.pop_front()?;
+        let current = self.outbox.current.insert(next);
+        Some(Transmit {
+            source: current.source,
+            destination: current.destination,
+            contents: &current.buf,
+        })
+    }
+
+    /// The next thing the shell must act on.
+    pub fn poll_event(&mut self) -> Option<BridgeEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Bridge::handle_timeout`] must be called next (`None`: no sessions).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions
+            .iter()
+            .flatten()
+            .map(|s| {
+                s.rtc_timeout
+                    .min(s.last_activity + self.config.media_timeout)
+            })
+            .min()
+    }
+
+    /// Advances time: runs due engine timers, ends sessions silent for the media timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            if now.saturating_duration_since(session.last_activity) >= self.config.media_timeout {
+                self.end(slot, now, EndReason::MediaTimeout);
+                continue;
+            }
+            if session.rtc_timeout <= now {
+                if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
+                    debug!(session = %session.id, error = %e, "engine timeout failed");
+                }
+                self.drive(slot, now);
+            }
+        }
+    }
+}
+
+/// The str0m configuration of a browser leg: ICE-lite, RTP mode (we relay packets, not frames),
+/// the bridge's codecs and RFC 4733 telephone-event at 8 and 48 kHz. str0m answers with the
+/// browser's payload type numbers.
+fn webrtc_config(credentials: IceCreds) -> RtcConfig {
+    let mut config = Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .set_local_ice_credentials(credentials)
+        .set_stats_interval(Some(Duration::from_secs(1)))
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_g722(true, false)
+        .enable_pcmu(true, false)
+        .enable_pcma(true, false);
+    for (pt, rate) in [
+        (101, Frequency::EIGHT_KHZ),
+        (110, Frequency::FORTY_EIGHT_KHZ),
+    ] {
+        config.codec_config().add_config(
+            Pt::from(pt),
+            None,
+            str0m::format::Codec::Tele,
+            rate,
+            None,
+            FormatParams {
+                telephone_event_max: Some(15),
+                ..FormatParams::default()
+            },
+        );
+    }
+    config
+}
+
+/// One str0m event of a session.
+fn on_event(
+    session: &mut Session,
+    outbox: &mut Outbox,
+    event: Event,
+    now: Instant,
+    rtp_ip: IpAddr,
+) {
+    match event {
+        Event::MediaAdded(added) => session.mid = Some(added.mid),
+        Event::Connected => debug!(session = %session.id, "browser leg connected (ICE + DTLS)"),
+        Event::PeerStats(stats) => {
+            if let Some(rtt) = stats.rtt {
+                session.rtt_ms = u32::try_from(rtt.as_millis()).ok();
+            }
+        }
+        Event::MediaEgressStats(stats) => {
+            if let Some(rtt) = stats.rtt {
+                session.rtt_ms = u32::try_from(rtt.as_millis()).ok();
+            }
+        }
+        Event::RtpPacket(packet) => {
+            let header = &packet.header;
+            let pt = *header.payload_type;
+            let view = rtp::RtpView {
+                payload_type: pt,
+                marker: header.marker,
+                sequence: header.sequence_number,
+                timestamp: header.timestamp,
+                ssrc: *header.ssrc,
+                payload: (0, packet.payload.len()),
+            };
+            let arrival_us = now.saturating_duration_since(session.created).as_micros() as u64;
+            let clock_rate = session.clock_rate(pt);
+            session
+                .from_browser
+                .record(&view, packet.payload.len(), arrival_us, clock_rate);
+            match (session.mode, session.upstream.as_mut()) {
+                (Mode::Echo, _) => {
+                    let Some(mid) = session.mid else { return };
+                    let seq = session.seq_to_browser;
+                    if let Some(tx) = session.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                        tx.write_rtp(
+                            RtpWrite::new(
+                                header.payload_type,
+                                seq.into(),
+                                header.timestamp,
+                                now,
+                                packet.payload.clone(),
+                            )
+                            .marker(header.marker),
+                        );
+                        session.seq_to_browser += 1;
+                    }
+                }
+                (Mode::Bridge, Some(upstream)) => {
+                    let upstream_pt = upstream.to_upstream[usize::from(pt & 0x7f)];
+                    let Some(destination) = upstream.destination() else {
+                        session.dropped += 1;
+                        return;
+                    };
+                    if upstream_pt == UNMAPPED {
+                        session.dropped += 1;
+                        return;
+                    }
+                    let mut buf = outbox.buffer();
+                    rtp::write(
+                        &mut buf,
+                        &rtp::RtpView {
+                            payload_type: upstream_pt,
+                            ..view
+                        },
+                        &packet.payload,
+                    );
+                    outbox.queue.push_back(Pending {
+                        source: SocketAddr::new(rtp_ip, upstream.rtp_port),
+                        destination,
+                        buf,
+                    });
+                }
+                (Mode::Bridge, None) => session.dropped += 1,
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+//! The real binary's control API: an echo allocation answers a Chromium offer as an ICE-lite
+//! DTLS-SRTP endpoint on the media port; a bridge allocation offers plain RTP/AVP on a port of
+//! the range; unsigned, wrongly signed and replayed requests are refused; released sessions are
+//! gone.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{media_node, Running};
+use shared::control::auth::sign_request;
+use shared::control::{
+    decode, encode, AllocateRequest, AllocateResponse, ControlError, Mode, SessionStats,
+    CONTENT_TYPE,
+};
+use shared::sdp::{Connection, Proto, SessionDescription, Setup};
+
+const SECRET: &str = "integration-test-fleet-secret";
+const OFFER: &str = include_str!("data/chromium156_audio_offer.sdp");
+const RTP_MIN: u16 = 43_000;
+const RTP_MAX: u16 = 43_019;
+
+struct Node {
+    _running: Running,
+    control: SocketAddr,
+    media: SocketAddr,
+}
+
+fn start() -> Node {
+    let mut command = media_node();
+    command
+        .env("MEDIA_NODE_CONTROL_LISTEN", "127.0.0.1:0")
+        .env("MEDIA_NODE_MEDIA_LISTEN", "127.0.0.1:0")
+        .env("MEDIA_NODE_RTP_PORT_MIN", RTP_MIN.to_string())
+        .env("MEDIA_NODE_RTP_PORT_MAX", RTP_MAX.to_string())
+        .env("MEDIA_NODE_CAPACITY", "10")
+        .env("MEDIA_NODE_FLEET_SECRET", SECRET)
+        .env("MEDIA_NODE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    let mut running = Running::spawn(command);
+    let started = running.wait_for_line("startup", |l| l.contains("media-node started"));
+    let started: serde_json::Value = serde_json::from_str(&started).unwrap();
+    let addr = |key: &str| -> SocketAddr { started[key].as_str().unwrap().parse().unwrap() };
+    Node {
+        control: addr("control_listen"),
+        media: addr("media_listen"),
+        _running: running,
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn fresh_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "nonce-{}-{:012}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One HTTP/1.1 exchange; returns status and body.
+fn http(
+    node: &Node,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect_timeout(&node.control, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: media-node\r\nConnection: close\r\n\
+         Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+fn signed(
+    node: &Node,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>, [(&'static str, String); 3]) {
+    let headers = sign_request(
+        SECRET.as_bytes(),
+        method,
+        path,
+        unix_now(),
+        &fresh_nonce(),
+        body,
+    );
+    let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let (status, body) = http(node, method, path, &pairs, body);
+    (status, body, headers)
+}
+
+fn allocate(node: &Node, mode: Mode) -> AllocateResponse {
+    let body = encode(&AllocateRequest {
+        call_id: "it-call".into(),
+        browser_offer_sdp: OFFER.into(),
+        mode,
+    });
+    let (status, body, _) = signed(node, "POST", "/v1/sessions", &body);
+    assert_eq!(status, 200, "{:?}", decode::<ControlError>(&body));
+    decode(&body).unwrap()
+}
+
+#[test]
+fn echo_allocation_answers_as_ice_lite_dtls_on_the_media_port() {
+    let node = start();
+    let response = allocate(&node, Mode::Echo);
+    assert!(response.upstream_offer_sdp.is_none());
+    let answer: SessionDescription = response.browser_answer_sdp.parse().unwrap();
+    let audio = &answer.media[0];
+    assert!(
+        answer.ice_lite() || audio.ice_lite(),
+        "{}",
+        response.browser_answer_sdp
+    );
+    assert_eq!(answer.setup_for(audio), Some(Setup::Passive));
+    let fingerprints = answer.fingerprints_for(audio);
+    assert_eq!(fingerprints.len(), 1);
+    assert_eq!(fingerprints[0].hash_function, "sha-256");
+    let candidates: Vec<_> = audio.candidates().collect();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0].socket_addr(), Some(node.media));
+    assert_eq!(audio.media.proto, Proto::UdpTlsRtpSavpf);
+    let pts: Vec<u8> = audio.payload_types().collect();
+    assert_eq!(
+        pts,
+        [111, 9, 0, 8, 126, 110],
+        "{}",
+        response.browser_answer_sdp
+    );
+    assert!(audio.rtcp_mux());
+
+    let path = format!("/v1/sessions/{}/stats", response.session_id);
+    let (status, body, _) = signed(&node, "GET", &path, b"");
+    assert_eq!(status, 200);
+    let stats: SessionStats = decode(&body).unwrap();
+    assert_eq!(stats.packets_from_browser, 0);
+
+    let path = format!("/v1/sessions/{}", response.session_id);
+    let (status, _, _) = signed(&node, "DELETE", &path, b"");
+    assert_eq!(status, 200);
+    let (status, body, _) = signed(&node, "DELETE", &path, b"");
+    assert_eq!(status, 404);
+    assert_eq!(
+        decode::<ControlError>(&body).unwrap(),
+        ControlError::UnknownSession
+    );
+}
+
+#[test]
+fn bridge_allocation_offers_plain_rtp_on_a_port_in_range() {
+    let node = start();
+    let response = allocate(&node, Mode::Bridge);
+    let offer: SessionDescription = response
+        .upstream_offer_sdp
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let audio = &offer.media[0];
+    assert_eq!(audio.media.proto, Proto::RtpAvp);
+    let port = audio.port().unwrap();
+    assert!((RTP_MIN..=RTP_MAX).contains(&port), "{port}");
+    assert_eq!(
+        offer.connection_for(audio).and_then(Connection::ip),
+        Some("127.0.0.1".parse().unwrap())
+    );
+    assert!(audio.ice_ufrag().is_none() && audio.fingerprints().next().is_none());
+    // The port is really bound: a second bind fails.
+    assert!(
+        UdpSocket::bind(("127.0.0.1", port)).is_err(),
+        "RTP port {port} not bound"
+    );
+}
+
+#[test]
+fn unsigned_forged_and_replayed_requests_are_refused() {
+    let node = start();
+    let body = encode(&AllocateRequest {
+        call_id: "x".into(),
+        browser_offer_sdp: OFFER.into(),
+        mode: Mode::Echo,
+    });
+    let (status, reply) = http(&node, "POST", "/v1/sessions", &[], &body);
+    assert_eq!(status, 401);
+    assert!(matches!(
+        decode::<ControlError>(&reply).unwrap(),
+        ControlError::Unauthorized { .. }
+    ));
+
+    let forged = sign_request(
+        b"not-the-fleet-secret-at-all",
+        "POST",
+        "/v1/sessions",
+        unix_now(),
+        &fresh_nonce(),
+        &body,
+    );
+    let pairs: Vec<(&str, String)> = forged.iter().map(|(k, v)| (*k, v.clone())).collect();
+    assert_eq!(http(&node, "POST", "/v1/sessions", &pairs, &body).0, 401);
+
+    let (status, _, headers) = signed(&node, "POST", "/v1/sessions", &body);
+    assert_eq!(status, 200);
+    let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let (status, reply) = http(&node, "POST", "/v1/sessions", &pairs, &body);
+    assert_eq!(status, 401);
+    assert_eq!(
+        decode::<ControlError>(&reply).unwrap(),
+        ControlError::Replay
+    );
+
+    // A bad offer is a 400 with the reason; health stays open without signature.
+    let bad = encode(&AllocateRequest {
+        call_id: "x".into(),
+        browser_offer_sdp: "v=0\r\n".into(),
+        mode: Mode::Echo,
+    });
+    let (status, reply, _) = signed(&node, "POST", "/v1/sessions", &bad);
+    assert_eq!(status, 400);
+    assert!(matches!(
+        decode::<ControlError>(&reply).unwrap(),
+        ControlError::BadSdp { .. }
+    ));
+    assert_eq!(http(&node, "GET", "/healthz", &[], b"").0, 200);
+}
