@@ -56,13 +56,14 @@ fn challenges_offer_sha256_then_md5_with_one_nonce() {
 }
 
 #[test]
-fn jssip_compatible_config_offers_md5_first() {
-    let v = Verifier::new(SECRET, VerifierConfig::jssip_compatible());
+fn default_order_puts_md5_last_where_jssip_reads_it() {
+    let v = Verifier::new(SECRET, VerifierConfig::default());
     let cs = v.challenge(T0, TENANT, TENANT, &[1; 16]);
     let algs: Vec<_> = cs.iter().map(|c| c.algorithm).collect();
-    assert_eq!(algs, [Algorithm::Md5, Algorithm::Sha256]);
+    // JsSIP keeps the last WWW-Authenticate and answers only MD5.
+    assert_eq!(algs.last(), Some(&Algorithm::Md5));
     let headers: Vec<String> = cs.iter().map(Challenge::to_header_value).collect();
-    // A client that looks at every challenge still picks SHA-256.
+    // A client that looks at every challenge picks SHA-256.
     let picked = Challenge::select(headers.iter().map(String::as_str)).unwrap();
     assert_eq!(picked.algorithm, Algorithm::Sha256);
 }

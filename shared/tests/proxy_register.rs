@@ -19,6 +19,7 @@ fn register_is_challenged_then_accepted_with_registered_and_bindings() {
     assert_eq!(status(&got), 401);
     let challenges = header(&got, "WWW-Authenticate");
     assert_eq!(challenges.len(), 2);
+    // SHA-256 first (RFC 8760); MD5 last, which is the one JsSIP (keeping the last) answers.
     assert!(
         challenges[0].contains("algorithm=SHA-256"),
         "{challenges:?}"

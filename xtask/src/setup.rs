@@ -57,7 +57,8 @@ pub fn tools_dir() -> PathBuf {
 /// Makes sure everything is installed; returns where the tools are.
 pub fn ensure() -> Result<Tools> {
     check_node()?;
-    npm_ci()?;
+    npm_ci(&root())?;
+    npm_ci(&root().join("edge-worker/pwa"))?;
     let wasm = ensure_wasm_target()?;
     let wasm_bindgen_version = locked_version("wasm-bindgen")?;
     let worker_version = locked_version("worker")?;
@@ -90,20 +91,23 @@ fn check_node() -> Result<()> {
     Ok(())
 }
 
-/// `npm ci` when node_modules does not match package-lock.json.
-fn npm_ci() -> Result<()> {
-    let root = root();
+/// `npm ci` in `dir` when its node_modules does not match its package-lock.json.
+fn npm_ci(dir: &Path) -> Result<()> {
+    let lock_path = dir.join("package-lock.json");
     let lock =
-        std::fs::read(root.join("package-lock.json")).context("reading package-lock.json")?;
-    let stamp = root.join("node_modules").join(".webphone-lock");
+        std::fs::read(&lock_path).with_context(|| format!("reading {}", lock_path.display()))?;
+    let stamp = dir.join("node_modules").join(".webphone-lock");
     if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
         return Ok(());
     }
-    step("installing npm packages from package-lock.json (npm ci)");
+    step(&format!(
+        "installing npm packages from {} (npm ci)",
+        lock_path.display()
+    ));
     run(
         Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&root),
+            .current_dir(dir),
         "npm ci",
     )?;
     std::fs::write(&stamp, &lock).context("writing the npm stamp")?;

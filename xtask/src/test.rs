@@ -20,14 +20,20 @@ pub fn run(args: &TestArgs) -> Result<()> {
     let started = Instant::now();
     let tools = setup::ensure()?;
     // Real peers the end-to-end tests use.
-    setup::ensure_apt(&[("/usr/bin/sipp", "sip-tester")])?;
+    setup::ensure_apt(&[
+        ("/usr/bin/sipp", "sip-tester"),
+        ("/usr/bin/chromium", "chromium"),
+    ])?;
     worker::build(&tools)?;
     let root = setup::root();
     let mut failures = Vec::new();
     let mut check = |name: &str, cmd: &mut Command| {
         step(name);
         let t = Instant::now();
-        let ok = cmd.current_dir(&root).status().is_ok_and(|s| s.success());
+        if cmd.get_current_dir().is_none() {
+            cmd.current_dir(&root);
+        }
+        let ok = cmd.status().is_ok_and(|s| s.success());
         println!(
             "    {} in {:.0?}",
             if ok { "passed" } else { "FAILED" },
@@ -71,6 +77,12 @@ pub fn run(args: &TestArgs) -> Result<()> {
         test.arg(filter);
     }
     check("cargo test (unit, integration and end-to-end)", &mut test);
+    check(
+        "phone UI tests (headless Chromium: npm test in edge-worker/pwa)",
+        Command::new("npm")
+            .args(["test", "--silent"])
+            .current_dir(root.join("edge-worker/pwa")),
+    );
     println!("\ntotal time {:.0?}", started.elapsed());
     if failures.is_empty() {
         println!("all checks passed");

@@ -11,8 +11,15 @@ use crate::step;
 
 /// Builds `edge-worker/build/` (wasm + JS glue) and prints the wasm size, raw and gzipped.
 pub fn build(tools: &Tools) -> Result<PathBuf> {
-    step("building the edge Worker (worker-build --release)");
     let root = setup::root();
+    step("building the phone (PWA: npm run build in edge-worker/pwa)");
+    setup::run(
+        Command::new("npm")
+            .args(["run", "build", "--silent"])
+            .current_dir(root.join("edge-worker/pwa")),
+        "npm run build (edge-worker/pwa)",
+    )?;
+    step("building the edge Worker (worker-build --release)");
     let node_modules = root.join("node_modules");
     let mut cmd = Command::new(&tools.worker_build);
     cmd.arg("--release")

@@ -18,9 +18,8 @@ pub struct VerifierConfig {
     /// The algorithms offered, in order (default SHA-256 then MD5, as RFC 8760 §2.4 says).
     /// Only their plain and `-sess` variants are accepted.
     ///
-    /// JsSIP (3.x) reads only the first `WWW-Authenticate` of a response and gives up unless it
-    /// is MD5: for browsers running it use [`VerifierConfig::jssip_compatible`], which offers
-    /// MD5 first and still offers SHA-256 to clients that look at every challenge.
+    /// JsSIP (3.x) keeps only the *last* `WWW-Authenticate` of a response and gives up unless it
+    /// is MD5, so this default order (MD5 last) also serves browsers running it.
     pub algorithms: Vec<Algorithm>,
     /// How many nonces the replay tracker remembers at most (default 4096).
     pub tracker_capacity: usize,
@@ -33,17 +32,6 @@ impl Default for VerifierConfig {
             max_clock_skew_ms: 30 * 1000,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             tracker_capacity: 4096,
-        }
-    }
-}
-
-impl VerifierConfig {
-    /// The defaults with MD5 offered before SHA-256, for clients that answer only the first
-    /// challenge and only with MD5 (JsSIP).
-    pub fn jssip_compatible() -> Self {
-        VerifierConfig {
-            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
-            ..VerifierConfig::default()
         }
     }
 }

@@ -68,6 +68,7 @@ fn reason_of(status: u16) -> &'static str {
         100 => "Trying",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -80,8 +81,13 @@ fn reason_of(status: u16) -> &'static str {
         486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
+        420 => "Bad Extension",
         500 => "Server Internal Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Server Time-out",
+        603 => "Decline",
         _ => "Error",
     }
 }
@@ -115,6 +121,8 @@ fn is_dialog_creating(method: &Method) -> bool {
 impl AccountCore {
     /// A core with no bindings.
     pub fn new(config: AccountConfig) -> Self {
+        // SHA-256 first, MD5 last (RFC 8760 order). JsSIP, the phone's SIP stack, keeps only the
+        // *last* WWW-Authenticate it parses and accepts only MD5, so this order suits it too.
         let verifier = Verifier::new(&config.nonce_secret, VerifierConfig::default());
         AccountCore {
             rng: Rng::new(config.seed),

@@ -189,31 +189,36 @@ export class Phone extends Emitter<PhoneEvents> {
     }
     const ua = new JsSIP.UA(config);
     this.ua = ua;
+    // Events of a user agent that was replaced (restart) or stopped are ignored.
+    const live = () => this.ua === ua && !this.stopping;
 
     ua.on('connecting', (e) => {
+      if (!live()) return;
       const again = this.wasConnected || e.attempts > 1;
       if (!navigator.onLine) this.setStatus({ state: 'offline' });
       else this.setStatus({ state: again ? 'reconnecting' : 'connecting' });
     });
     ua.on('connected', () => {
+      if (!live()) return;
       this.wasConnected = true;
       this.setStatus({ state: 'registering' });
     });
     ua.on('disconnected', (e) => {
-      if (this.stopping) return;
+      if (!live()) return;
       const detail = e.code ? `connection closed (${e.code})` : 'connection lost';
       this.setStatus(navigator.onLine ? { state: 'reconnecting', detail } : { state: 'offline' });
     });
     ua.on('registered', () => {
+      if (!live()) return;
       this.retryCount = 0;
       this.setStatus({ state: 'registered' });
       this.emit('registered', { realm: ua.get('realm'), ha1: ua.get('ha1') });
     });
     ua.on('unregistered', () => {
-      if (!this.stopping && ua.isConnected()) this.setStatus({ state: 'registering' });
+      if (live() && ua.isConnected()) this.setStatus({ state: 'registering' });
     });
     ua.on('registrationFailed', (e) => {
-      if (this.stopping) return;
+      if (!live()) return;
       const code = e.response?.status_code;
       const reason = reasonOf(e.response, e.cause);
       if (code === 401 || code === 403 || code === 407 || e.cause === JsSIP.C.causes.AUTHENTICATION_ERROR) {
@@ -421,10 +426,12 @@ export class Call extends Emitter<CallEvents> {
     });
   }
 
-  /** Rejects an incoming call (486 Busy Here... 603 Decline is the explicit "no"). */
-  decline(): void {
+  /** Rejects an incoming call: 603 Decline (the user said no) or 486 Busy Here (already in a call). */
+  decline(busy = false): void {
     if (this.session.isEnded()) return;
-    this.session.terminate({ status_code: 603, reason_phrase: 'Decline' });
+    this.session.terminate(
+      busy ? { status_code: 486, reason_phrase: 'Busy Here' } : { status_code: 603, reason_phrase: 'Decline' },
+    );
   }
 
   /** Ends the call in whatever state it is (CANCEL, BYE or a rejection). */

@@ -1,0 +1,115 @@
+// The phone against the real local stack (wrangler dev with the SIP edge): two browser contexts sign in
+// as two accounts of the tenant at PHONE_URL, one calls the other, the other answers, audio flows
+// between the browsers (WebRTC on loopback), hold and unhold, then hang up.
+//
+//   PHONE_URL=http://localhost:8787 PHONE_USERS=1001:demo-1001,1002:demo-1002 node tests/stack.spec.mjs
+//
+// Run by the Rust test tests/tests/phone_in_browser.rs, which starts the stack. Exits non-zero on any
+// failure or after 150 s; screenshots go to test-results/stack-*.png.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const results = join(here, '..', 'test-results');
+mkdirSync(results, { recursive: true });
+const url = process.env.PHONE_URL;
+const users = (process.env.PHONE_USERS ?? '').split(',').map((u) => u.split(':'));
+if (!url || users.length < 2) {
+  console.error('stack test: set PHONE_URL and PHONE_USERS=user:password,user:password');
+  process.exit(2);
+}
+setTimeout(() => {
+  console.error('stack test: still running after 150 s, giving up');
+  process.exit(1);
+}, 150_000).unref();
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  headless: true,
+  timeout: 30_000,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required',
+    '--allow-loopback-in-peer-connection',
+  ],
+});
+
+async function phone(user, password) {
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, serviceWorkers: 'block' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (err) => console.error(`[${user}] page error: ${err.message}`));
+  await page.goto(url + '/');
+  await page.getByLabel('Username', { exact: true }).fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  page.on('console', (m) => {
+    if (process.env.PHONE_DEBUG) console.log(`[${user}] ${m.text()}`);
+  });
+  try {
+    await page.getByRole('status').filter({ hasText: 'Registered' }).first().waitFor();
+  } catch (err) {
+    const status = await page.getByRole('status').allTextContents();
+    throw new Error(`${user} did not register; status: ${JSON.stringify(status)}`);
+  }
+  console.log(`ok - ${user} signed in and is Registered`);
+  return { context, page };
+}
+
+async function step(name, fn) {
+  try {
+    await fn();
+    console.log(`ok - ${name}`);
+  } catch (err) {
+    console.log(`not ok - ${name}\n  ${String(err?.stack ?? err).split('\n').join('\n  ')}`);
+    throw err;
+  }
+}
+
+let exitCode = 0;
+try {
+  const [[userA, passA], [userB, passB]] = users;
+  const a = await phone(userA, passA);
+  const b = await phone(userB, passB);
+
+  await step(`${userA} calls ${userB}, who sees Answer and Decline`, async () => {
+    await a.page.getByRole('textbox', { name: 'Number', exact: true }).fill(userB);
+    await a.page.getByRole('button', { name: 'Call', exact: true }).click();
+    await b.page.getByRole('button', { name: 'Answer', exact: true }).waitFor();
+    await b.page.getByRole('button', { name: 'Decline', exact: true }).waitFor();
+    await b.page.screenshot({ path: join(results, 'stack-incoming.png') });
+  });
+
+  await step(`${userB} answers and both are in the call`, async () => {
+    await b.page.getByRole('button', { name: 'Answer', exact: true }).click();
+    await a.page.getByRole('button', { name: 'Hang up', exact: true }).waitFor();
+    await b.page.getByRole('button', { name: 'Hang up', exact: true }).waitFor();
+    await a.page.getByRole('button', { name: 'Mute', exact: true }).waitFor();
+    await a.page.waitForTimeout(1500);
+    await a.page.screenshot({ path: join(results, 'stack-in-call.png') });
+  });
+
+  await step('hold and unhold go through the edge as re-INVITEs', async () => {
+    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: false }).click();
+    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: true }).waitFor({ timeout: 15_000 });
+    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: true }).click();
+    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: false }).waitFor({ timeout: 15_000 });
+  });
+
+  await step(`${userA} hangs up and both return to the dialpad`, async () => {
+    await a.page.getByRole('button', { name: 'Hang up', exact: true }).click();
+    await a.page.getByRole('button', { name: 'Call', exact: true }).waitFor();
+    await b.page.getByRole('button', { name: 'Call', exact: true }).waitFor();
+  });
+  console.log('stack test: all passed');
+} catch (err) {
+  console.log(`not ok - ${String(err?.stack ?? err).split('\n').slice(0, 6).join('\n  ')}`);
+  exitCode = 1;
+} finally {
+  await browser.close();
+}
+process.exit(exitCode);

@@ -1,0 +1,68 @@
+//! The real phone (the PWA, JsSIP) in headless Chromium against the real edge (wrangler dev): two
+//! accounts sign in, call each other, hold, and hang up. The browser part is
+//! `edge-worker/pwa/tests/stack.spec.mjs`; this test starts the stack it runs against.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use tests::edge::{Edge, EdgeOptions};
+use tests::process::ProcessGuard;
+
+#[test]
+fn two_phones_register_call_hold_and_hang_up_through_the_edge() {
+    let dir = tests::scratch_dir("phone-in-browser").expect("scratch dir");
+    let edge = Edge::start(&EdgeOptions {
+        port: None,
+        state_dir: dir.join("edge"),
+        operator_token: "browser-test-token".into(),
+        vars: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("edge did not start: {e}"));
+    // The demo tenant's shape: the phone on localhost, the WebSocket on 127.0.0.1.
+    let tenant =
+        json!({ "domain": "localhost", "brand_name": "Demo Phone", "webrtc_host": "127.0.0.1" });
+    let resp = edge
+        .send(&edge.admin("POST", "/admin/tenants").json(&tenant))
+        .expect("tenant");
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    for user in ["1001", "1002"] {
+        let body = json!({ "password": format!("demo-{user}") });
+        let resp = edge
+            .send(
+                &edge
+                    .admin("PUT", &format!("/admin/tenants/localhost/accounts/{user}"))
+                    .json(&body),
+            )
+            .expect("account");
+        assert_eq!(resp.status, 201, "{}", resp.text());
+    }
+
+    let pwa = tests::workspace_root().join("edge-worker/pwa");
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/stack.spec.mjs")
+        .current_dir(&pwa)
+        .env(
+            "PHONE_URL",
+            format!("http://localhost:{}", edge.addr.port()),
+        )
+        .env("PHONE_USERS", "1001:demo-1001,1002:demo-1002");
+    let log = dir.join("browser.log");
+    let mut browser = ProcessGuard::spawn("stack.spec.mjs", cmd, &log).expect("start node");
+    let deadline = std::time::Instant::now() + Duration::from_secs(170);
+    let status = loop {
+        if let Ok(Some(status)) = browser.try_wait() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the browser test failed ({status:?}):\n{}\n--- edge ---\n{}",
+        browser.log_tail(60),
+        edge.log_tail(40)
+    );
+}
