@@ -30,6 +30,8 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response>
     let store = TenantStore::new(env.d1("DB")?);
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
     let result = match (segments.as_slice(), req.method()) {
+        (["fleet"], Method::Get) => return crate::fleet::list(env).await,
+        (["fleet"], _) => return method_not_allowed("GET"),
         (["tenants"], Method::Get) => list(&store).await,
         (["tenants"], Method::Post) => create(&store, &mut req).await,
         (["tenants"], _) => return method_not_allowed("GET, POST"),

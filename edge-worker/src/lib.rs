@@ -11,7 +11,9 @@
 
 mod accounts;
 mod admin;
+mod fleet;
 mod http;
+mod media;
 mod phone;
 mod sip;
 mod tenants;
@@ -23,6 +25,9 @@ use worker::{event, Context, Env, Method, Request, Response, Result};
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let url = req.url()?;
     let path = url.path().to_owned();
+    if path == shared::control::report::REPORT_PATH {
+        return fleet::report(req, &env).await;
+    }
     if path == "/admin" || path.starts_with("/admin/") {
         return admin::handle(req, &env, &path).await;
     }
@@ -48,4 +53,24 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get | Method::Head, _) => phone::asset(req, &env).await,
         _ => http::error(405, "only GET and HEAD are served here"),
     }
+}
+
+/// `n` bytes from the runtime's CSPRNG (`crypto.getRandomValues`).
+pub(crate) fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    use wasm_bindgen::JsCast;
+    let global = js_sys::global();
+    let crypto = js_sys::Reflect::get(&global, &"crypto".into())?;
+    let get_random: js_sys::Function =
+        js_sys::Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
+    let array = js_sys::Uint8Array::new_with_length(n as u32);
+    get_random.call1(&crypto, &array)?;
+    Ok(array.to_vec())
+}
+
+/// `n` random bytes as lower-case hex.
+pub(crate) fn random_hex(n: usize) -> Result<String> {
+    Ok(random_bytes(n)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }

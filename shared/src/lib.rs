@@ -8,6 +8,7 @@
 //! - [`tenant`]: the tenant configuration schema, its validation and the public view served to browsers.
 //! - [`problem`]: RFC 9457 problem details, the body of every HTTP error the platform returns.
 //! - [`ratelimit`]: a token bucket on caller-supplied time (per-socket message limits).
+//! - [`fleet`]: the fleet registry: media nodes' latest reports and the node picked per call.
 //! - [`host`]: hostname normalisation used for routing requests to tenants.
 //! - [`sip`]: SIP messages: parsing, typed headers, serialization, and what the edge does with them.
 //! - [`sdp`]: SDP session descriptions: parsing and serialization.
@@ -18,6 +19,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod fleet;
 pub mod host;
 pub mod problem;
 pub mod proxy;

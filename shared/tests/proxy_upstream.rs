@@ -88,7 +88,11 @@ fn relayed_register_carries_path_and_mirrors_the_binding() {
 
 #[test]
 fn upstream_invite_reaches_the_browser_by_its_path_and_the_dialog_works_both_ways() {
-    let mut net = Net::new(vec![config("1001", RegistrationMode::Relay, true)]);
+    let mut net = Net::new(vec![passthrough(config(
+        "1001",
+        RegistrationMode::Relay,
+        true,
+    ))]);
     let mut b = Browser::new("1001", "wsA");
     relay_register(&mut net, &mut b);
     let invite = parse(&format!(
@@ -152,7 +156,11 @@ To: <sip:1001@localhost>;tag=towsA\nCall-ID: up-call-1\nCSeq: 1 ACK\nContent-Len
 
 #[test]
 fn call_out_goes_to_the_upstream_when_the_number_is_no_account() {
-    let mut net = Net::new(vec![config("1001", RegistrationMode::Local, true)]);
+    let mut net = Net::new(vec![passthrough(config(
+        "1001",
+        RegistrationMode::Local,
+        true,
+    ))]);
     let mut a = Browser::new("1001", "wsA");
     net.register(&mut a);
     let invite = a.invite("5551234", "out-1");
@@ -195,7 +203,11 @@ fn call_out_goes_to_the_upstream_when_the_number_is_no_account() {
 
 #[test]
 fn losing_the_upstream_fails_pending_calls_and_drops_relayed_bindings() {
-    let mut net = Net::new(vec![config("1001", RegistrationMode::Relay, true)]);
+    let mut net = Net::new(vec![passthrough(config(
+        "1001",
+        RegistrationMode::Relay,
+        true,
+    ))]);
     let mut b = Browser::new("1001", "wsA");
     relay_register(&mut net, &mut b);
     net.take_other("1001");

@@ -20,6 +20,8 @@ pub struct EdgeOptions {
     pub operator_token: String,
     /// Further Worker variables.
     pub vars: Vec<(String, String)>,
+    /// The fleet secret; a random one when `None`.
+    pub fleet_secret: Option<String>,
 }
 
 /// Errors starting the edge.
@@ -56,6 +58,8 @@ pub struct Edge {
     pub addr: SocketAddr,
     /// The operator token it was started with.
     pub operator_token: String,
+    /// The fleet secret (`FLEET_SECRET`) media nodes must share with it.
+    pub fleet_secret: String,
     process: ProcessGuard,
 }
 
@@ -133,6 +137,10 @@ impl Edge {
             None => crate::free_tcp_port().map_err(io("finding a free port"))?,
         };
         let inspector = crate::free_tcp_port().map_err(io("finding a free port"))?;
+        let fleet_secret = match &opts.fleet_secret {
+            Some(s) => s.clone(),
+            None => random_hex(24).map_err(io("reading /dev/urandom"))?,
+        };
         let mut cmd = wrangler_command();
         cmd.args([
             "dev",
@@ -156,6 +164,7 @@ impl Edge {
                 random_hex(32).map_err(io("reading /dev/urandom"))?
             ),
         ]);
+        cmd.args(["--var", &format!("FLEET_SECRET:{fleet_secret}")]);
         for (k, v) in &opts.vars {
             cmd.args(["--var", &format!("{k}:{v}")]);
         }
@@ -165,6 +174,7 @@ impl Edge {
         let edge = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             operator_token: opts.operator_token.clone(),
+            fleet_secret,
             process,
         };
         let timeout = Duration::from_secs(90);

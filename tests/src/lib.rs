@@ -5,6 +5,7 @@
 //! Like corrosion's test agents: every test starts its own processes on free loopback ports with its own
 //! state folder, and a guard stops the whole process group when the test ends, pass or fail.
 //! - [`process`]: spawning in a new process group, stopping it on drop, bounded waits.
+//! - [`media`]: the media node binary on loopback ports, reporting to an edge.
 //! - [`http`]: a minimal HTTP/1.1 client (any `Host` header, bodies, problem+json) over a plain socket.
 //! - [`sipp`]: sipp as the upstream SIP server (TCP), running a scenario a bounded number of times.
 //! - [`sip_ws`]: a SIP-over-WebSocket test client (RFC 7118) with digest answers.
@@ -13,6 +14,7 @@
 
 pub mod edge;
 pub mod http;
+pub mod media;
 pub mod process;
 pub mod sip_ws;
 pub mod sipp;

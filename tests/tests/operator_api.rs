@@ -12,6 +12,7 @@ fn start(name: &str) -> Edge {
         state_dir: tests::scratch_dir(name).expect("scratch dir"),
         operator_token: TOKEN.to_owned(),
         vars: Vec::new(),
+        fleet_secret: None,
     };
     Edge::start(&opts).unwrap_or_else(|e| panic!("edge did not start: {e}"))
 }

@@ -17,6 +17,7 @@ fn two_phones_register_call_hold_and_hang_up_through_the_edge() {
         state_dir: dir.join("edge"),
         operator_token: "browser-test-token".into(),
         vars: Vec::new(),
+        fleet_secret: None,
     })
     .unwrap_or_else(|e| panic!("edge did not start: {e}"));
     // The demo tenant's shape: the phone on localhost, the WebSocket on 127.0.0.1.

@@ -18,6 +18,7 @@ fn start(name: &str) -> Edge {
         state_dir: tests::scratch_dir(name).expect("scratch dir"),
         operator_token: TOKEN.to_owned(),
         vars: Vec::new(),
+        fleet_secret: None,
     })
     .unwrap_or_else(|e| panic!("edge did not start: {e}"));
     let tenant = json!({ "domain": DOMAIN, "brand_name": "Test Phone", "webrtc_host": WS_HOST });

@@ -18,6 +18,7 @@ fn start(name: &str, sip: Value) -> (Edge, std::path::PathBuf) {
         state_dir: dir.join("edge"),
         operator_token: "upstream-test-token".into(),
         vars: Vec::new(),
+        fleet_secret: None,
     })
     .unwrap_or_else(|e| panic!("edge did not start: {e}"));
     let tenant =
@@ -44,7 +45,7 @@ fn calls_to_numbers_that_are_not_accounts_go_to_the_upstream() {
     let mut sipp = Sipp::server(Scenario::Builtin("uas"), 1, &dir).expect("start sipp");
     let (edge, _) = start(
         "sip-call-out",
-        json!({ "registration": "local", "upstream": { "host": "127.0.0.1", "port": sipp.addr.port(), "transport": "tcp" } }),
+        json!({ "registration": "local", "upstream": { "host": "127.0.0.1", "port": sipp.addr.port(), "transport": "tcp", "media": "passthrough" } }),
     );
     let mut alice = SipWsClient::connect(edge.addr, WS_HOST, "1001", DOMAIN).expect("connect");
     assert_eq!(
@@ -124,7 +125,7 @@ fn relay_mode_registers_upstream_and_takes_the_upstream_call_over_that_connectio
     let mut sipp = Sipp::server(Scenario::File(&scenario), 1, &dir).expect("start sipp");
     let (edge, _) = start(
         "sip-relay",
-        json!({ "registration": "relay", "upstream": { "host": "127.0.0.1", "port": sipp.addr.port(), "transport": "tcp" } }),
+        json!({ "registration": "relay", "upstream": { "host": "127.0.0.1", "port": sipp.addr.port(), "transport": "tcp", "media": "passthrough" } }),
     );
     let mut alice = SipWsClient::connect(edge.addr, WS_HOST, "1001", DOMAIN).expect("connect");
     let reg = alice

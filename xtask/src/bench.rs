@@ -41,6 +41,7 @@ fn sip(messages: u32, window: u32) -> Result<()> {
         state_dir: dir,
         operator_token: "bench-token".into(),
         vars: vec![("SIP_RATE_PER_S".into(), "1000000".into())],
+        fleet_secret: None,
     })?;
     let tenant =
         json!({ "domain": "bench.test", "brand_name": "Bench", "webrtc_host": "sip.bench.test" });

@@ -53,9 +53,11 @@ pub fn run(args: &DevArgs) -> Result<()> {
 
     let state = setup::root().join(".dev-state");
     std::fs::create_dir_all(&state).context("creating .dev-state")?;
+    // Shared by the Worker and the media nodes: signs control requests and reports. New every run.
+    let fleet_secret = tests::edge::random_hex(24)?;
     let mut nodes = Vec::new();
     for i in 1..=args.nodes {
-        nodes.push(start_media_node(i, &state)?);
+        nodes.push(start_media_node(i, &state, &fleet_secret, args.port)?);
     }
 
     step(&format!(
@@ -73,6 +75,7 @@ pub fn run(args: &DevArgs) -> Result<()> {
         state_dir: state.join("edge"),
         operator_token: token,
         vars: Vec::new(),
+        fleet_secret: Some(fleet_secret.clone()),
     })?;
 
     step("seeding the demo tenant through the operator API");
@@ -191,7 +194,12 @@ fn parse_upstream(s: &str) -> Result<(String, u16)> {
 }
 
 /// Starts media node `i` on free loopback ports; returns it with its control and media addresses.
-fn start_media_node(i: u16, state: &std::path::Path) -> Result<(ProcessGuard, String, String)> {
+fn start_media_node(
+    i: u16,
+    state: &std::path::Path,
+    fleet_secret: &str,
+    edge_port: u16,
+) -> Result<(ProcessGuard, String, String)> {
     let control = format!("127.0.0.1:{}", tests::free_tcp_port()?);
     let media = format!("127.0.0.1:{}", free_udp_port()?);
     let base = 40000 + (i - 1) * 1000;
@@ -201,7 +209,12 @@ fn start_media_node(i: u16, state: &std::path::Path) -> Result<(ProcessGuard, St
         .env("MEDIA_NODE_CONTROL_LISTEN", &control)
         .env("MEDIA_NODE_MEDIA_LISTEN", &media)
         .env("MEDIA_NODE_RTP_PORT_MIN", base.to_string())
-        .env("MEDIA_NODE_RTP_PORT_MAX", (base + 999).to_string());
+        .env("MEDIA_NODE_RTP_PORT_MAX", (base + 999).to_string())
+        .env("MEDIA_NODE_FLEET_SECRET", fleet_secret)
+        .env(
+            "MEDIA_NODE_REPORT_URL",
+            format!("http://127.0.0.1:{edge_port}/fleet/report"),
+        );
     let log = state.join(format!("media-node-{i}.log"));
     let guard = ProcessGuard::spawn(&format!("media node {i}"), cmd, &log)?;
     let addr: std::net::SocketAddr = control.parse()?;

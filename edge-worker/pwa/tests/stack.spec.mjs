@@ -7,7 +7,7 @@
 // Run by the Rust test tests/tests/phone_in_browser.rs, which starts the stack. Exits non-zero on any
 // failure or after 150 s; screenshots go to test-results/stack-*.png.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -38,6 +38,8 @@ const browser = await chromium.launch({
   ],
 });
 
+const logs = new Map();
+
 async function phone(user, password) {
   const context = await browser.newContext({ viewport: { width: 390, height: 800 }, serviceWorkers: 'block' });
   const page = await context.newPage();
@@ -47,9 +49,11 @@ async function phone(user, password) {
   await page.getByLabel('Username', { exact: true }).fill(user);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  page.on('console', (m) => {
-    if (process.env.PHONE_DEBUG) console.log(`[${user}] ${m.text()}`);
-  });
+  // Every SIP message in and out (the phone's debug mode) goes to test-results/stack-<user>.log.
+  await context.addInitScript(() => localStorage.setItem('webphone.debug', 'true'));
+  const sipLog = [];
+  logs.set(user, sipLog);
+  page.on('console', (m) => sipLog.push(m.text()));
   try {
     await page.getByRole('status').filter({ hasText: 'Registered' }).first().waitFor();
   } catch (err) {
@@ -94,10 +98,23 @@ try {
   });
 
   await step('hold and unhold go through the edge as re-INVITEs', async () => {
-    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: false }).click();
-    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: true }).waitFor({ timeout: 15_000 });
-    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: true }).click();
-    await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: false }).waitFor({ timeout: 15_000 });
+    // JsSIP refuses a second re-offer while the first is in flight (the phone then says "try again
+    // in a moment"), so press again until the state flips, as a person would.
+    const toggle = async (from, to) => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const button = a.page.getByRole('button', { name: 'Hold', exact: true, pressed: from });
+        if (await button.count()) await button.click();
+        try {
+          await a.page.getByRole('button', { name: 'Hold', exact: true, pressed: to }).waitFor({ timeout: 1000 });
+          return;
+        } catch {}
+      }
+      throw new Error(`Hold did not go from ${from} to ${to}`);
+    };
+    await toggle(false, true);
+    // The far end sees the hold (its re-INVITE arrived through the edge).
+    await b.page.getByText('The other side put the call on hold.').waitFor({ timeout: 15_000 });
+    await toggle(true, false);
   });
 
   await step(`${userA} hangs up and both return to the dialpad`, async () => {
@@ -110,6 +127,10 @@ try {
   console.log(`not ok - ${String(err?.stack ?? err).split('\n').slice(0, 6).join('\n  ')}`);
   exitCode = 1;
 } finally {
+  for (const [user, lines] of logs) {
+    writeFileSync(join(results, `stack-${user}.log`), lines.join('\n'));
+    if (exitCode) console.log(`--- last console lines of ${user} ---\n${lines.slice(-12).join('\n').slice(-4000)}`);
+  }
   await browser.close();
 }
 process.exit(exitCode);

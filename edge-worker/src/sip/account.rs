@@ -1,12 +1,14 @@
 //! One SIP account: drives the sans-IO [`AccountCore`] and carries out what it asks for.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::StreamExt;
 use shared::proxy::{
-    AccountConfig, AccountCore, Event, Output, RegistrationMode, StoredBinding, StoredCredentials,
+    AccountConfig, AccountCore, BridgeOffer, Event, Output, RegistrationMode, StoredBinding,
+    StoredCredentials,
 };
 use shared::sip::{Framed, SipMessage, StreamFramer};
 use shared::tenant::{TenantConfig, Transport};
@@ -19,7 +21,12 @@ use worker::{
 use super::connection::{send_to_account, send_to_connection};
 use super::wire::{AccountEvent, ToAccount, ToConnection};
 use crate::accounts::AccountStore;
+use crate::media::{self, MediaError};
 use crate::tenants::TenantStore;
+use shared::control::{
+    AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, Mode, Renegotiate,
+    RenegotiateResponse, SessionId, SessionStats,
+};
 
 /// Key of the persisted bindings in the object's storage.
 const BINDINGS_KEY: &str = "bindings";
@@ -40,6 +47,10 @@ struct Inner {
     last_keepalive: RefCell<u64>,
     /// When the alarm is set for (ms), so it is only rewritten when it must move earlier or has fired.
     alarm_at: RefCell<Option<u64>>,
+    /// Media sessions: session id -> the control URL of its node.
+    sessions: RefCell<HashMap<String, String>>,
+    /// Echo (*43) calls: Call-ID -> session id.
+    echo_calls: RefCell<HashMap<String, String>>,
 }
 
 struct Loaded {
@@ -59,6 +70,8 @@ impl DurableObject for SipAccount {
                 upstream: RefCell::new(None),
                 last_keepalive: RefCell::new(0),
                 alarm_at: RefCell::new(None),
+                sessions: RefCell::new(HashMap::new()),
+                echo_calls: RefCell::new(HashMap::new()),
             }),
         }
     }
@@ -164,6 +177,11 @@ impl Inner {
             nonce_secret: nonce_secret.into_bytes(),
             seed: random_u64()?,
             limits: Default::default(),
+            bridge_upstream_media: tenant
+                .sip
+                .upstream
+                .as_ref()
+                .is_none_or(|u| u.media == shared::tenant::UpstreamMedia::Bridge),
         };
         let core = AccountCore::restore(config, bindings, now_ms());
         // Another event may have loaded it while this one awaited D1: keep the first.
@@ -283,16 +301,180 @@ impl Inner {
                 }
                 Ok(())
             }
-            Output::Echo { id, .. } => {
-                // The echo bridge comes from a media node (the media-node work); until then say so.
-                let answer = Err((503, "Echo Test Needs A Media Node".to_owned()));
-                if let Some(l) = this.loaded.borrow_mut().as_mut() {
-                    l.core.handle(now_ms(), Event::EchoAnswer { id, answer });
+            Output::Echo { id, call_id, offer } => {
+                let answer = match Self::allocate(this, &call_id, offer, Mode::Echo).await {
+                    Ok(resp) => {
+                        this.echo_calls
+                            .borrow_mut()
+                            .insert(call_id, resp.session_id.to_string());
+                        Ok(resp.browser_answer_sdp)
+                    }
+                    Err(e) => {
+                        worker::console_warn!("echo test without media: {e}");
+                        Err(e.sip_status())
+                    }
+                };
+                Self::answer(this, Event::EchoAnswer { id, answer });
+                Ok(())
+            }
+            Output::EchoEnded { call_id } => {
+                let session = this.echo_calls.borrow_mut().remove(&call_id);
+                if let Some(session) = session {
+                    Self::release(this, &session).await;
                 }
                 Ok(())
             }
-            Output::EchoEnded { .. } => Ok(()),
+            Output::BridgeOffer {
+                id,
+                call_id,
+                browser_offer,
+            } => {
+                let result = match Self::allocate(this, &call_id, browser_offer, Mode::Bridge).await
+                {
+                    Ok(resp) => match resp.upstream_offer_sdp {
+                        Some(upstream_offer) => Ok(BridgeOffer {
+                            session: resp.session_id.to_string(),
+                            upstream_offer,
+                        }),
+                        None => Err((500, "Media Node Gave No Upstream Offer".to_owned())),
+                    },
+                    Err(e) => {
+                        worker::console_warn!("no media bridge for a call: {e}");
+                        Err(e.sip_status())
+                    }
+                };
+                Self::answer(this, Event::BridgeReady { id, result });
+                Ok(())
+            }
+            Output::BridgeAnswer {
+                id,
+                session,
+                upstream_answer,
+            } => {
+                let body = ApplyAnswer {
+                    session_id: SessionId::new(session.clone()),
+                    upstream_answer_sdp: upstream_answer,
+                };
+                let result: std::result::Result<ApplyAnswerResponse, MediaError> =
+                    Self::session_call(this, &session, HttpMethod::Post, "/answer", Some(&body))
+                        .await;
+                let result = result
+                    .map(|r| r.browser_answer_sdp)
+                    .map_err(|e| e.sip_status());
+                Self::answer(this, Event::BridgeAnswered { id, result });
+                Ok(())
+            }
+            Output::BridgeRenegotiate {
+                id,
+                session,
+                browser_offer,
+            } => {
+                let body = Renegotiate {
+                    session_id: SessionId::new(session.clone()),
+                    browser_offer_sdp: browser_offer,
+                };
+                let result: std::result::Result<RenegotiateResponse, MediaError> =
+                    Self::session_call(
+                        this,
+                        &session,
+                        HttpMethod::Post,
+                        "/renegotiate",
+                        Some(&body),
+                    )
+                    .await;
+                let result = result
+                    .map(|r| r.browser_answer_sdp)
+                    .map_err(|e| e.sip_status());
+                Self::answer(this, Event::BridgeRenegotiated { id, result });
+                Ok(())
+            }
+            Output::BridgeOfferFromUpstream { id, .. } => {
+                // Media nodes allocate from a browser's offer; an upstream-first (offer from the
+                // carrier) allocation is not in their API yet.
+                let result = Err((488, "Incoming Bridged Calls Not Supported Yet".to_owned()));
+                Self::answer(this, Event::BridgeReadyFromUpstream { id, result });
+                Ok(())
+            }
+            Output::BridgeAnswerFromBrowser { id, .. } => {
+                let result = Err((488, "Incoming Bridged Calls Not Supported Yet".to_owned()));
+                Self::answer(this, Event::BridgeAnsweredForUpstream { id, result });
+                Ok(())
+            }
+            Output::BridgeRelease { session } => {
+                Self::release(this, &session).await;
+                Ok(())
+            }
             Output::PersistBindings(bindings) => this.storage.put(BINDINGS_KEY, bindings).await,
+        }
+    }
+
+    /// Allocates a media session for `call_id` on the least loaded healthy node.
+    async fn allocate(
+        this: &Rc<Self>,
+        call_id: &str,
+        offer: String,
+        mode: Mode,
+    ) -> std::result::Result<AllocateResponse, MediaError> {
+        let node = crate::fleet::pick(&this.env, None)
+            .await?
+            .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
+        let request = AllocateRequest {
+            call_id: call_id.to_owned(),
+            browser_offer_sdp: offer,
+            mode,
+        };
+        let resp: AllocateResponse = media::call(
+            &this.env,
+            &node.control_url,
+            HttpMethod::Post,
+            "/v1/sessions",
+            Some(&request),
+        )
+        .await?;
+        this.sessions
+            .borrow_mut()
+            .insert(resp.session_id.to_string(), node.control_url);
+        Ok(resp)
+    }
+
+    /// A control request about an existing session.
+    async fn session_call<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        this: &Rc<Self>,
+        session: &str,
+        method: HttpMethod,
+        suffix: &str,
+        body: Option<&Req>,
+    ) -> std::result::Result<Resp, MediaError> {
+        let url = this.sessions.borrow().get(session).cloned();
+        let url =
+            url.ok_or_else(|| MediaError::Refused(shared::control::ControlError::UnknownSession))?;
+        media::call(
+            &this.env,
+            &url,
+            method,
+            &format!("/v1/sessions/{session}{suffix}"),
+            body,
+        )
+        .await
+    }
+
+    /// Releases a media session (once; unknown sessions are ignored).
+    async fn release(this: &Rc<Self>, session: &str) {
+        if !this.sessions.borrow().contains_key(session) {
+            return;
+        }
+        let result: std::result::Result<SessionStats, MediaError> =
+            Self::session_call::<(), _>(this, session, HttpMethod::Delete, "", None).await;
+        this.sessions.borrow_mut().remove(session);
+        if let Err(e) = result {
+            worker::console_warn!("releasing media session {session} failed: {e}");
+        }
+    }
+
+    /// Answers a bridge request of the core.
+    fn answer(this: &Rc<Self>, event: Event) {
+        if let Some(l) = this.loaded.borrow_mut().as_mut() {
+            l.core.handle(now_ms(), event);
         }
     }
 
@@ -419,16 +601,9 @@ fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
 
-/// 64 random bits from the runtime's CSPRNG (`crypto.getRandomValues`).
+/// 64 random bits from the runtime's CSPRNG.
 fn random_u64() -> Result<u64> {
-    use wasm_bindgen::JsCast;
-    let global = js_sys::global();
-    let crypto = js_sys::Reflect::get(&global, &"crypto".into())?;
-    let get_random: js_sys::Function =
-        js_sys::Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
-    let array = js_sys::Uint8Array::new_with_length(8);
-    get_random.call1(&crypto, &array)?;
     let mut bytes = [0u8; 8];
-    array.copy_to(&mut bytes);
+    bytes.copy_from_slice(&crate::random_bytes(8)?);
     Ok(u64::from_le_bytes(bytes))
 }

@@ -34,6 +34,7 @@
 pub mod auth;
 mod error;
 mod messages;
+pub mod report;
 
 pub use error::ControlError;
 pub use messages::{

@@ -62,8 +62,8 @@ pub struct Limits {
     /// A cancelled INVITE branch that still sends no final response this long after the
     /// CANCEL counts as 487, milliseconds.
     pub cancel_timeout_ms: u64,
-    /// How long a request waits for the shell's answer to a lookup or an echo bridge before it
-    /// is answered 503, milliseconds.
+    /// How long a request waits for the shell's answer to a lookup, an echo bridge or a media
+    /// bridge (allocation, answer, renegotiation) before it is answered 503, milliseconds.
     pub pending_timeout_ms: u64,
     /// How long a finished transaction is kept to absorb ACKs and forward late 2xx (Timer J/K
     /// like), milliseconds.
@@ -76,6 +76,9 @@ pub struct Limits {
     pub max_contact_flows: usize,
     /// Most echo (*43) calls at once.
     pub max_echo_calls: usize,
+    /// Most calls through a media bridge at once (being set up or established); beyond, new
+    /// ones get 503 with Retry-After.
+    pub max_bridge_calls: usize,
 }
 
 impl Default for Limits {
@@ -94,12 +97,13 @@ impl Default for Limits {
             retry_after_s: 5,
             max_contact_flows: 64,
             max_echo_calls: 4,
+            max_bridge_calls: 32,
         }
     }
 }
 
 /// The configuration of one account core: one SIP account (`sip:user@tenant_domain`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AccountConfig {
     /// Domain A, e.g. `localhost`; the account's address is `sip:{user}@{tenant_domain}`.
     pub tenant_domain: String,
@@ -124,6 +128,29 @@ pub struct AccountConfig {
     /// Seed of the core's PRNG for tags, branches and nonces' random part. The shell must give
     /// fresh random bits every time it builds a core (also on [`restore`](super::AccountCore::restore)).
     pub seed: u64,
+    /// Whether calls between a browser and the upstream go through a media bridge (the SDP is
+    /// rewritten both ways through [`Output::BridgeOffer`](super::Output::BridgeOffer) and
+    /// friends). Default `true`; `false` passes the SDP through unchanged (for an upstream that
+    /// speaks WebRTC itself).
+    pub bridge_upstream_media: bool,
     /// Bounds and timers.
     pub limits: Limits,
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        AccountConfig {
+            tenant_domain: String::new(),
+            user: String::new(),
+            edge_host: String::new(),
+            registration: RegistrationMode::default(),
+            has_upstream: false,
+            upstream_transport: String::new(),
+            credentials: None,
+            nonce_secret: Vec::new(),
+            seed: 0,
+            bridge_upstream_media: true,
+            limits: Limits::default(),
+        }
+    }
 }

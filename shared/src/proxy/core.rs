@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::bindings::{uri_key, Bindings, StoredBinding};
+use super::bridge::{BridgeCall, Dir};
 use super::config::AccountConfig;
 use super::echo::EchoCall;
 use super::io::{ConnId, Event, Hop, Output};
@@ -55,6 +56,10 @@ pub struct AccountCore {
     pub(super) echo: Vec<EchoCall>,
     /// Echo calls ended before their answer came: (echo id, Call-ID).
     pub(super) cancelled_echo: Vec<(u64, String)>,
+    /// Calls through a media bridge (being set up or established).
+    pub(super) bridges: Vec<BridgeCall>,
+    /// Allocation ids of bridged calls that ended before their session came.
+    pub(super) aborted_bridges: Vec<u64>,
     pub(super) next_id: u64,
     pub(super) out: VecDeque<Output>,
     pub(super) now: u64,
@@ -135,6 +140,8 @@ impl AccountCore {
             lookups: HashMap::new(),
             echo: Vec::new(),
             cancelled_echo: Vec::new(),
+            bridges: Vec::new(),
+            aborted_bridges: Vec::new(),
             next_id: 1,
             out: VecDeque::new(),
             now: 0,
@@ -185,6 +192,17 @@ impl AccountCore {
             Event::UpstreamLost => self.on_upstream_lost(),
             Event::LookupResult { id, is_account } => self.on_lookup_result(id, is_account),
             Event::EchoAnswer { id, answer } => self.on_echo_answer(id, answer),
+            Event::BridgeReady { id, result } => {
+                self.on_bridge_allocated(id, result.map(|o| (o.session, o.upstream_offer)))
+            }
+            Event::BridgeReadyFromUpstream { id, result } => {
+                self.on_bridge_allocated(id, result.map(|o| (o.session, o.browser_offer)))
+            }
+            Event::BridgeAnswered { id, result }
+            | Event::BridgeAnsweredForUpstream { id, result } => {
+                self.on_bridge_answered(id, result)
+            }
+            Event::BridgeRenegotiated { id, result } => self.on_bridge_renegotiated(id, result),
         }
     }
 
@@ -201,6 +219,9 @@ impl AccountCore {
                 next = Some(next.map_or(t, |n: u64| n.min(t)));
             }
         };
+        for d in self.bridge_deadlines() {
+            take(Some(d));
+        }
         for tx in self.txs.values() {
             take(tx.pending_until);
             take(tx.linger_until);
@@ -220,6 +241,7 @@ impl AccountCore {
         if self.bindings.expire(now) {
             self.persist();
         }
+        self.bridge_timeouts(now);
         let ids: Vec<u64> = self.txs.keys().copied().collect();
         for id in ids {
             let Some(tx) = self.txs.get(&id) else {
@@ -291,7 +313,7 @@ impl AccountCore {
         }
     }
 
-    fn transport_for(&self, hop: &Hop) -> &str {
+    pub(super) fn transport_for(&self, hop: &Hop) -> &str {
         match hop {
             Hop::Upstream if !self.config.upstream_transport.is_empty() => {
                 &self.config.upstream_transport
@@ -334,7 +356,7 @@ impl AccountCore {
     }
 
     /// The browser connection a contact URI belongs to: a binding's, or one seen in a dialog.
-    fn conn_for_contact(&self, uri: &SipUri) -> Option<ConnId> {
+    pub(super) fn conn_for_contact(&self, uri: &SipUri) -> Option<ConnId> {
         if let Some(c) = self.bindings.conn_for(uri) {
             return Some(c.clone());
         }
@@ -360,6 +382,7 @@ impl AccountCore {
             fwd: None,
             to_tag,
             kind,
+            bridged: false,
             branches: Vec::new(),
             last_response: None,
             final_sent: false,
@@ -440,8 +463,18 @@ impl AccountCore {
         self.send(&target, req);
     }
 
-    /// Sends a response back to the transaction's source (unless it is gone) and remembers it.
+    /// Sends a response back to the transaction's source (unless it is gone) and remembers it;
+    /// that of a bridged call goes through the bridge (held, its SDP rewritten).
     pub(super) fn send_back(&mut self, id: u64, resp: SipMessage) {
+        if self.txs.get(&id).is_some_and(|t| t.bridged) {
+            self.bridge_send_back(id, resp);
+        } else {
+            self.send_back_now(id, resp);
+        }
+    }
+
+    /// [`AccountCore::send_back`] as it is.
+    pub(super) fn send_back_now(&mut self, id: u64, resp: SipMessage) {
         let Some(tx) = self.txs.get_mut(&id) else {
             return;
         };
@@ -512,7 +545,7 @@ impl AccountCore {
         }
     }
 
-    fn cancel_pending(&mut self, id: u64, synthesize: bool) {
+    pub(super) fn cancel_pending(&mut self, id: u64, synthesize: bool) {
         let n = self.txs.get(&id).map_or(0, |t| t.branches.len());
         for idx in 0..n {
             self.cancel_branch(id, idx, synthesize);
@@ -547,8 +580,11 @@ impl AccountCore {
 
     fn pending_expired(&mut self, id: u64) {
         let Some(tx) = self.txs.get(&id) else { return };
-        if let TxKind::Echo { id: echo_id } = tx.kind {
-            self.end_echo_by_id(echo_id);
+        match tx.kind {
+            TxKind::Echo { id: echo_id } => self.end_echo_by_id(echo_id),
+            TxKind::BridgeAlloc { .. } => self.abort_bridge_alloc(id),
+            TxKind::BridgeReoffer { .. } => self.drop_reoffer(id),
+            _ => {}
         }
         self.answer_tx(id, 503, "Service Unavailable");
         self.start_linger(id);
@@ -653,6 +689,9 @@ impl AccountCore {
                 return;
             }
         }
+        if self.bridge_in_dialog(&hop, &msg) {
+            return;
+        }
         if msg.decrement_max_forwards().is_err() {
             self.reply(&hop, &msg, 483, Vec::new());
             return;
@@ -741,7 +780,16 @@ impl AccountCore {
             Decision::Forward(target) => {
                 trying(self, &msg);
                 let id = self.new_tx_for(&hop, &msg, TxKind::Proxy);
-                self.add_branch(id, target, msg, None);
+                if self.bridges_media(&hop, &target, &msg) {
+                    let dir = if hop == Hop::Upstream {
+                        Dir::In
+                    } else {
+                        Dir::Out
+                    };
+                    self.start_bridge(id, dir, Some(target), msg);
+                } else {
+                    self.add_branch(id, target, msg, None);
+                }
             }
             Decision::Local => {
                 let targets: Vec<(ConnId, String)> = self
@@ -757,6 +805,10 @@ impl AccountCore {
                 }
                 trying(self, &msg);
                 let id = self.new_tx_for(&hop, &msg, TxKind::Proxy);
+                if self.bridges_media(&hop, &Hop::Browser(targets[0].0.clone()), &msg) {
+                    self.start_bridge(id, Dir::In, None, msg);
+                    return;
+                }
                 for (conn, uri) in targets {
                     let uri = crate::sip::Uri::parse(&uri);
                     self.add_branch(id, Hop::Browser(conn), msg.clone(), uri);
@@ -880,6 +932,16 @@ impl AccountCore {
                 self.answer_tx(id, 487, "Request Terminated");
                 self.start_linger(id);
                 self.cancel_echo_tx(id);
+            }
+            TxKind::BridgeAlloc { .. } => {
+                self.abort_bridge_alloc(id);
+                self.answer_tx(id, 487, "Request Terminated");
+                self.start_linger(id);
+            }
+            TxKind::BridgeReoffer { .. } => {
+                self.drop_reoffer(id);
+                self.answer_tx(id, 487, "Request Terminated");
+                self.start_linger(id);
             }
             _ => {
                 self.cancel_pending(id, true);
@@ -1020,6 +1082,7 @@ impl AccountCore {
         }
         tx.kind = TxKind::Proxy;
         let Some(fwd) = fwd else { return };
+        let source = tx.source.clone();
         let target = if is_account {
             Hop::Account(user)
         } else if self.config.has_upstream {
@@ -1029,7 +1092,11 @@ impl AccountCore {
             self.start_linger(id);
             return;
         };
-        self.add_branch(id, target, fwd, None);
+        if self.bridges_media(&source, &target, &fwd) {
+            self.start_bridge(id, Dir::Out, Some(target), fwd);
+        } else {
+            self.add_branch(id, target, fwd, None);
+        }
     }
 
     fn on_connection_closed(&mut self, conn: &ConnId) {
@@ -1040,10 +1107,12 @@ impl AccountCore {
         self.end_echo_of_conn(conn);
         let hop = Hop::Browser(conn.clone());
         self.fail_hop(&hop, 480);
+        self.bridge_hop_lost(&hop);
     }
 
     fn on_upstream_lost(&mut self) {
         self.fail_hop(&Hop::Upstream, 503);
+        self.bridge_hop_lost(&Hop::Upstream);
         if self.config.registration == super::config::RegistrationMode::Relay
             && self.bindings.clear()
         {
@@ -1063,8 +1132,11 @@ impl AccountCore {
                 tx.source_gone = true;
                 if !tx.final_sent {
                     tx.cancelled = true;
-                    if let TxKind::Echo { .. } = tx.kind {
-                        self.cancel_echo_tx(id);
+                    match tx.kind {
+                        TxKind::Echo { .. } => self.cancel_echo_tx(id),
+                        TxKind::BridgeAlloc { .. } => self.abort_bridge_alloc(id),
+                        TxKind::BridgeReoffer { .. } => self.drop_reoffer(id),
+                        _ => {}
                     }
                     self.cancel_pending(id, true);
                     if let Some(tx) = self.txs.get_mut(&id) {

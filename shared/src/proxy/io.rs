@@ -54,6 +54,71 @@ pub enum Event {
         /// The SDP answer, or a SIP status (300..=699) and reason phrase.
         answer: Result<String, (u16, String)>,
     },
+    /// The answer to [`Output::BridgeOffer`] (a call from a browser to the upstream): the
+    /// allocated bridge session and the plain RTP offer to send to the upstream, or a SIP status
+    /// (300..=699) and reason phrase to answer the browser with (e.g. 503 "No Media Node
+    /// Available"). Nothing goes to the upstream on `Err`.
+    BridgeReady {
+        /// The id of the [`Output::BridgeOffer`].
+        id: u64,
+        /// The session and the upstream offer, or the failure.
+        result: Result<BridgeOffer, (u16, String)>,
+    },
+    /// The answer to [`Output::BridgeAnswer`]: the final SDP answer for the browser, or a
+    /// failure (the call is then torn down: the browser gets that status, the upstream a CANCEL
+    /// or an ACK and BYE, and the session a [`Output::BridgeRelease`]).
+    BridgeAnswered {
+        /// The id of the [`Output::BridgeAnswer`].
+        id: u64,
+        /// The browser answer, or a SIP status and reason phrase.
+        result: Result<String, (u16, String)>,
+    },
+    /// The answer to [`Output::BridgeOfferFromUpstream`] (a call from the upstream to the
+    /// browsers): the session and the WebRTC offer to fork to the browsers, or a status
+    /// (e.g. 488 or 503) to answer the upstream with.
+    BridgeReadyFromUpstream {
+        /// The id of the [`Output::BridgeOfferFromUpstream`].
+        id: u64,
+        /// The session and the browser offer, or the failure.
+        result: Result<BridgeBrowserOffer, (u16, String)>,
+    },
+    /// The answer to [`Output::BridgeAnswerFromBrowser`]: the SDP answer for the upstream, or a
+    /// failure (the upstream then gets that status, the answering browser an ACK and BYE, and
+    /// the session a [`Output::BridgeRelease`]).
+    BridgeAnsweredForUpstream {
+        /// The id of the [`Output::BridgeAnswerFromBrowser`].
+        id: u64,
+        /// The upstream answer, or a SIP status and reason phrase.
+        result: Result<String, (u16, String)>,
+    },
+    /// The answer to [`Output::BridgeRenegotiate`]: the SDP answer for the browser's new offer
+    /// (the core answers the re-INVITE/UPDATE 200 with it), or a status to refuse it with (the
+    /// call goes on with the previous media).
+    BridgeRenegotiated {
+        /// The id of the [`Output::BridgeRenegotiate`].
+        id: u64,
+        /// The browser answer, or a SIP status and reason phrase.
+        result: Result<String, (u16, String)>,
+    },
+}
+
+/// A bridge session allocated from a browser's offer ([`Event::BridgeReady`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeOffer {
+    /// The media node's session id (given back in later outputs about this call).
+    pub session: String,
+    /// The plain RTP/AVP offer for the upstream (replaces the browser's offer in the INVITE).
+    pub upstream_offer: String,
+}
+
+/// A bridge session allocated from the upstream's offer ([`Event::BridgeReadyFromUpstream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeBrowserOffer {
+    /// The media node's session id.
+    pub session: String,
+    /// The WebRTC (ICE/DTLS-SRTP) offer for the browsers (replaces the upstream's offer in the
+    /// INVITE forked to them).
+    pub browser_offer: String,
 }
 
 /// Something the shell must do, from [`AccountCore::poll_output`](super::AccountCore::poll_output).
@@ -100,6 +165,67 @@ pub enum Output {
     EchoEnded {
         /// The call's Call-ID.
         call_id: String,
+    },
+    /// A browser calls the upstream: allocate a bridge session for the browser's WebRTC offer
+    /// and answer with [`Event::BridgeReady`] (the session and the plain RTP offer for the
+    /// upstream: the media node's `AllocateRequest` in bridge mode). The INVITE waits.
+    BridgeOffer {
+        /// The id to answer with.
+        id: u64,
+        /// The call's Call-ID (logs and stats).
+        call_id: String,
+        /// The browser's SDP offer.
+        browser_offer: String,
+    },
+    /// The upstream answered (a 2xx, or an 18x with SDP) the offer of that session: turn its
+    /// answer into the browser's (the media node's `ApplyAnswer`), and answer with
+    /// [`Event::BridgeAnswered`]. The response, and any after it, wait.
+    BridgeAnswer {
+        /// The id to answer with.
+        id: u64,
+        /// The session of [`Event::BridgeReady`].
+        session: String,
+        /// The upstream's SDP answer.
+        upstream_answer: String,
+    },
+    /// The upstream calls the browsers with a plain RTP offer: allocate a bridge session for it
+    /// and answer with [`Event::BridgeReadyFromUpstream`] (the session and a WebRTC offer for
+    /// the browsers). The INVITE waits. A shell whose media nodes cannot do this answers
+    /// `Err((488, ..))` or `Err((503, ..))`.
+    BridgeOfferFromUpstream {
+        /// The id to answer with.
+        id: u64,
+        /// The call's Call-ID.
+        call_id: String,
+        /// The upstream's SDP offer.
+        upstream_offer: String,
+    },
+    /// A browser answered (2xx) the offer of that session: turn its answer into the upstream's,
+    /// and answer with [`Event::BridgeAnsweredForUpstream`]. The 2xx waits.
+    BridgeAnswerFromBrowser {
+        /// The id to answer with.
+        id: u64,
+        /// The session of [`Event::BridgeReadyFromUpstream`].
+        session: String,
+        /// The browser's SDP answer.
+        browser_answer: String,
+    },
+    /// The browser of a bridged call sent a new offer (re-INVITE or UPDATE: hold, resume, ICE
+    /// restart): renegotiate the browser side of the session (the media node's `Renegotiate`)
+    /// and answer with [`Event::BridgeRenegotiated`]. The upstream leg is not touched.
+    BridgeRenegotiate {
+        /// The id to answer with.
+        id: u64,
+        /// The session.
+        session: String,
+        /// The browser's new SDP offer.
+        browser_offer: String,
+    },
+    /// The bridged call is over (BYE, failure, cancel, timeout, a leg lost): release the
+    /// session. Sent once per session.
+    BridgeRelease {
+        /// The session.
+        session: String,
     },
     /// Save these bindings (all of them, replacing what was saved); give them back to
     /// [`AccountCore::restore`](super::AccountCore::restore) after an eviction.

@@ -64,8 +64,8 @@
 //! - **Timers.** Timer C per INVITE branch (reset by provisionals; 5 s longer on a branch to
 //!   another account, whose own Timer C decides first): the branch is cancelled and counts
 //!   as 408 (so 408 goes back when all branches are done); non-INVITE branches time
-//!   out as 408 after `non_invite_timeout_ms`; lookups and echo bridges unanswered after
-//!   `pending_timeout_ms` give 503; finished transactions linger `linger_ms` (to absorb ACKs
+//!   out as 408 after `non_invite_timeout_ms`; lookups, echo and media bridges unanswered
+//!   after `pending_timeout_ms` give 503; finished transactions linger `linger_ms` (to absorb ACKs
 //!   and forward late 2xx) and are then forgotten; bindings expire.
 //! - **Flows fail.** [`Event::ConnectionClosed`] removes that connection's bindings (RFC 5626),
 //!   counts branches to it as 480, and cancels what it had asked for. [`Event::UpstreamLost`]
@@ -82,17 +82,68 @@
 //!   [`Output::EchoEnded`], a new offer (re-INVITE/UPDATE with SDP) refused with 488.
 //!   `EchoEnded` may be sent for a bridge still being allocated (the call was cancelled or its
 //!   browser left) and again when its answer arrives: the shell treats it as idempotent.
+//! - **Media bridge** (`bridge.rs`; [`AccountConfig::bridge_upstream_media`], default on).
+//!   Browsers speak WebRTC and the upstream plain RTP, so a call between a browser and the
+//!   upstream goes through a media node; the core rewrites the SDP both ways by asking the
+//!   shell, which talks to the node (like echo). Calls between the tenant's accounts stay peer
+//!   to peer, and `*43` is the echo flow above. Each ask carries an `id` from the core's counter
+//!   and is answered by one event with that id; an answer with an unknown id is ignored.
+//!   *Out* (a new INVITE from a browser that goes to the upstream, directly or after a
+//!   lookup): [`Output::BridgeOffer`] `{id, call_id, browser_offer}` → [`Event::BridgeReady`]
+//!   `{id, result: Ok(BridgeOffer {session, upstream_offer})}`: the INVITE goes upstream with
+//!   `upstream_offer` as its body; `Err((status, reason))` answers the browser that status
+//!   and nothing goes upstream. An upstream 18x or 2xx with SDP is held and
+//!   [`Output::BridgeAnswer`] `{id, session, upstream_answer}` asked; on
+//!   [`Event::BridgeAnswered`] `Ok(browser_answer)` it goes to the browser with that body.
+//!   Responses arriving meanwhile queue behind it (order kept); the same upstream SDP again
+//!   (the 2xx repeating the 183's answer) reuses the last rewrite without asking.
+//!   *In* (a new INVITE from the upstream to the browsers, forked to every binding or sent to
+//!   the one its Path/Request-URI names): [`Output::BridgeOfferFromUpstream`] `{id, call_id,
+//!   upstream_offer}` → [`Event::BridgeReadyFromUpstream`] `{id, result:
+//!   Ok(BridgeBrowserOffer {session, browser_offer})}` (a separate type so the field names say
+//!   which way the SDP goes): the browsers get `browser_offer`; `Err` answers the upstream
+//!   (a shell whose nodes cannot bridge this way answers 488 or 503). The first browser 2xx
+//!   cancels the other branches and is held: [`Output::BridgeAnswerFromBrowser`] `{id,
+//!   session, browser_answer}` → [`Event::BridgeAnsweredForUpstream`] `Ok(upstream_answer)`:
+//!   the 2xx goes upstream with that body. A browser's SDP in an 18x is stripped; a later 2xx
+//!   of another browser is ACKed and BYEd here.
+//!   An INVITE without an offer is refused 488 (the node is offer-first); beyond
+//!   `max_bridge_calls`, 503 with Retry-After.
+//!   *Failures.* A failed answer ([`Event::BridgeAnswered`] or
+//!   [`Event::BridgeAnsweredForUpstream`] `Err`), or none within `pending_timeout_ms` (503),
+//!   answers the side that called with the status, CANCELs the pending branches, and ACKs and
+//!   BYEs a held 2xx (the other side had answered). A CANCEL while the session is being
+//!   allocated gets 487 at once; a session answered too late (cancelled, timed out, caller
+//!   gone) is released as soon as it comes. Once a 2xx is held the call is decided: a CANCEL
+//!   then only gets its 200. A 2xx arriving after the call failed is ACKed and BYEd here.
+//!   *In the dialog* (matched by Call-ID and both tags): a browser re-INVITE or UPDATE with an
+//!   offer (hold, resume, ICE restart) → [`Output::BridgeRenegotiate`] `{id, session,
+//!   browser_offer}` → [`Event::BridgeRenegotiated`] `Ok(answer)`: answered here 200 with that
+//!   answer and the upstream's Contact (the remote target does not change), its ACK absorbed;
+//!   `Err`/timeout answers the status and the call goes on. The upstream leg is not touched:
+//!   its RTP keeps flowing, so a hold is not signalled upstream (a later refinement: a
+//!   re-INVITE with `a=sendonly` towards the upstream). A second re-offer before the first is
+//!   answered gets 491; an offerless browser re-INVITE, 488. An upstream re-INVITE (session
+//!   refresh, far-end hold) or UPDATE with SDP is answered here 200 with the SDP it already
+//!   has from the node, unchanged (version and all); its ACK is absorbed.
+//!   *Release.* [`Output::BridgeRelease`] `{session}` exactly once per session: on BYE (either
+//!   way, as it passes), on the non-2xx final that ends the call, on a failure above, and when
+//!   a leg's flow goes ([`Event::ConnectionClosed`] of the call's browser: a BYE goes to the
+//!   upstream as the browser; [`Event::UpstreamLost`]: a BYE goes to the browser as the
+//!   upstream). Bridge state lives in memory like the rest of the dialog state: a core rebuilt
+//!   after an eviction has forgotten it (its in-dialog requests are then proxied unchanged).
 //! - **Secrets.** HA1s live only in [`StoredCredentials`] (`Debug` redacted) and are never put
 //!   in an output; Authorization headers are forwarded only in relay mode, to the upstream
 //!   that asked for them.
 //!
-//! Not done here: SDP rewriting towards media nodes (the B2BUA side of the design) and the
-//! edge authenticating itself to an upstream that challenges it.
+//! Not done here: the edge authenticating itself to an upstream that challenges it, and
+//! bridging INVITEs without an SDP offer (late offer).
 //!
 //! Bindings live in this module (`StoredBinding`) while `crate::registrar` is being written;
 //! the two can be merged once that API settles.
 
 mod bindings;
+mod bridge;
 mod config;
 mod core;
 mod echo;
@@ -105,7 +156,7 @@ mod transaction;
 pub use self::bindings::StoredBinding;
 pub use self::config::{AccountConfig, Limits, RegistrationMode, StoredCredentials};
 pub use self::core::AccountCore;
-pub use self::io::{ConnId, Event, Output};
+pub use self::io::{BridgeBrowserOffer, BridgeOffer, ConnId, Event, Output};
 
 #[cfg(doc)]
 use crate::sip::SipMessage;

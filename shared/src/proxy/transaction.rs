@@ -16,6 +16,10 @@ pub(crate) enum TxKind {
     Echo { id: u64 },
     /// A REGISTER relayed to the upstream.
     RelayRegister,
+    /// A new INVITE waiting for the shell's bridge session (`fwd` is the request to forward).
+    BridgeAlloc { id: u64 },
+    /// A browser's re-offer in a bridged dialog, answered here from the renegotiation.
+    BridgeReoffer { id: u64 },
 }
 
 /// One client branch.
@@ -64,6 +68,8 @@ pub(crate) struct Tx {
     pub to_tag: String,
     /// What it is.
     pub kind: TxKind,
+    /// A call through a media bridge: responses go back through it.
+    pub bridged: bool,
     /// The branches.
     pub branches: Vec<Branch>,
     /// The last response sent back (resent if the request is retransmitted).

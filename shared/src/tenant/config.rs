@@ -321,6 +321,20 @@ pub struct Upstream {
     /// `tcp` or `tls`.
     #[serde(default)]
     pub transport: Transport,
+    /// How call media reaches it.
+    #[serde(default)]
+    pub media: UpstreamMedia,
+}
+
+/// How media of calls to and from the upstream flows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamMedia {
+    /// Through a media node, which turns the browser's WebRTC (ICE, DTLS-SRTP) into plain RTP.
+    #[default]
+    Bridge,
+    /// The SDP passes through unchanged: only for upstreams that speak WebRTC media themselves.
+    Passthrough,
 }
 
 impl Upstream {

@@ -15,7 +15,7 @@ mod validate;
 pub use account::{validate_username, AccountInput, AccountView};
 pub use config::{
     Alert, Flags, MenuItem, MenuPosition, Money, Page, Payment, Registration, SipSettings,
-    TemplateCustomer, TenantConfig, Transport, Upstream,
+    TemplateCustomer, TenantConfig, Transport, Upstream, UpstreamMedia,
 };
 pub use public::{PublicConfig, PublicMenuItem};
 pub use validate::ConfigError;

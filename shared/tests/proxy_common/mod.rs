@@ -41,6 +41,13 @@ pub fn config(user: &str, mode: RegistrationMode, has_upstream: bool) -> Account
     }
 }
 
+/// `cfg` with the SDP passed through unchanged between browsers and the upstream (no media
+/// bridge).
+pub fn passthrough(mut cfg: AccountConfig) -> AccountConfig {
+    cfg.bridge_upstream_media = false;
+    cfg
+}
+
 pub fn parse(text: &str) -> SipMessage {
     SipMessage::parse(
         text.replace('\n', "\r\n")

@@ -1,0 +1,249 @@
+//! The fleet registry: the latest report of every media node, and the choice of a node per call.
+//!
+//! Sans-IO: the Worker's registry object feeds reports and the time in and persists [`Registry`]
+//! (it is serde). A node is *healthy* while its last report is younger than
+//! [`Registry::stale_after_ms`]; a node that stops reporting drops out of the choice within that
+//! time, and out of the listing (as `"state": "gone"`) until it is forgotten after
+//! [`FORGET_AFTER_MS`]. Calls go to a healthy, active (not draining) node with room, in the caller's
+//! region when one is there, else anywhere, least loaded first.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::control::report::{NodeReport, NodeState};
+
+/// Default time after which a silent node is out of the choice (three missed 5 s reports).
+pub const DEFAULT_STALE_AFTER_MS: u64 = 15_000;
+/// A node silent this long is removed from the listing.
+pub const FORGET_AFTER_MS: u64 = 10 * 60 * 1000;
+
+/// How a report arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// HTTP/3 over QUIC.
+    H3,
+    /// HTTPS (or HTTP/1.1-2 on loopback) over TCP.
+    Https,
+}
+
+/// What the registry knows of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// The latest report.
+    pub report: NodeReport,
+    /// When it arrived, ms since the Unix epoch.
+    pub last_report_at_ms: u64,
+    /// How it arrived.
+    pub last_report_via: Via,
+}
+
+/// A node as `GET /admin/fleet` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Node id.
+    pub id: String,
+    /// Region.
+    pub region: String,
+    /// `active`, `draining`, or `gone` (no report for a while).
+    pub state: String,
+    /// Sessions it carries.
+    pub active_calls: u32,
+    /// Most sessions it takes.
+    pub capacity: u32,
+    /// When its last report arrived (ms since the Unix epoch).
+    pub last_report_at: u64,
+    /// `h3` or `https`.
+    pub last_report_via: Via,
+    /// Where its control API is.
+    pub control_url: String,
+}
+
+/// A node chosen for a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pick {
+    /// Node id.
+    pub id: String,
+    /// Where to send control requests.
+    pub control_url: String,
+}
+
+/// Every node's latest report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    nodes: BTreeMap<String, NodeEntry>,
+    /// A node without a report this long is out of the choice.
+    pub stale_after_ms: u64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            nodes: BTreeMap::new(),
+            stale_after_ms: DEFAULT_STALE_AFTER_MS,
+        }
+    }
+}
+
+impl Registry {
+    /// Records a report received at `now_ms`.
+    pub fn apply(&mut self, now_ms: u64, report: NodeReport, via: Via) {
+        self.nodes
+            .retain(|_, n| now_ms.saturating_sub(n.last_report_at_ms) < FORGET_AFTER_MS);
+        self.nodes.insert(
+            report.node_id.clone(),
+            NodeEntry {
+                report,
+                last_report_at_ms: now_ms,
+                last_report_via: via,
+            },
+        );
+    }
+
+    /// Counts a call placed on `node_id` until its next report says otherwise (so a burst of calls
+    /// between two reports spreads over the fleet).
+    pub fn note_call(&mut self, node_id: &str) {
+        if let Some(n) = self.nodes.get_mut(node_id) {
+            n.report.active_calls = n.report.active_calls.saturating_add(1);
+        }
+    }
+
+    fn healthy(&self, now_ms: u64, n: &NodeEntry) -> bool {
+        now_ms.saturating_sub(n.last_report_at_ms) < self.stale_after_ms
+    }
+
+    /// The node for a new call from `region` (the caller's, if known): healthy, active, with room;
+    /// in that region if possible; least loaded (by share of capacity) first.
+    pub fn pick(&self, now_ms: u64, region: Option<&str>) -> Option<Pick> {
+        let candidates = self.nodes.values().filter(|n| {
+            self.healthy(now_ms, n)
+                && n.report.state == NodeState::Active
+                && n.report.active_calls < n.report.capacity
+        });
+        let load =
+            |n: &NodeEntry| f64::from(n.report.active_calls) / f64::from(n.report.capacity.max(1));
+        let best = candidates.min_by(|a, b| {
+            let local = |n: &NodeEntry| region.is_some_and(|r| r == n.report.region);
+            // In-region first (true sorts before false), then lighter load, then id for stability.
+            local(b)
+                .cmp(&local(a))
+                .then(load(a).total_cmp(&load(b)))
+                .then(a.report.node_id.cmp(&b.report.node_id))
+        })?;
+        Some(Pick {
+            id: best.report.node_id.clone(),
+            control_url: best.report.control_url.clone(),
+        })
+    }
+
+    /// Every known node, by id.
+    pub fn list(&self, now_ms: u64) -> Vec<NodeView> {
+        self.nodes
+            .values()
+            .map(|n| NodeView {
+                id: n.report.node_id.clone(),
+                region: n.report.region.clone(),
+                state: if !self.healthy(now_ms, n) {
+                    "gone".into()
+                } else if n.report.state == NodeState::Draining {
+                    "draining".into()
+                } else {
+                    "active".into()
+                },
+                active_calls: n.report.active_calls,
+                capacity: n.report.capacity,
+                last_report_at: n.last_report_at_ms,
+                last_report_via: n.last_report_via,
+                control_url: n.report.control_url.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(id: &str, region: &str, state: NodeState, calls: u32, capacity: u32) -> NodeReport {
+        NodeReport {
+            node_id: id.into(),
+            region: region.into(),
+            control_url: format!("http://{id}:9090"),
+            state,
+            active_calls: calls,
+            capacity,
+            uptime_s: 1,
+            finished_calls: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn least_loaded_active_node_in_the_callers_region_is_picked() {
+        let mut r = Registry::default();
+        r.apply(0, report("eu-1", "eu", NodeState::Active, 50, 100), Via::H3);
+        r.apply(0, report("eu-2", "eu", NodeState::Active, 10, 100), Via::H3);
+        r.apply(
+            0,
+            report("us-1", "us", NodeState::Active, 0, 100),
+            Via::Https,
+        );
+        assert_eq!(r.pick(1_000, Some("eu")).map(|p| p.id), Some("eu-2".into()));
+        assert_eq!(r.pick(1_000, Some("us")).map(|p| p.id), Some("us-1".into()));
+        assert_eq!(r.pick(1_000, None).map(|p| p.id), Some("us-1".into()));
+        assert_eq!(
+            r.pick(1_000, Some("ap")).map(|p| p.id),
+            Some("us-1".into()),
+            "no node in ap: anywhere"
+        );
+    }
+
+    #[test]
+    fn draining_full_and_silent_nodes_get_no_calls() {
+        let mut r = Registry::default();
+        r.apply(0, report("a", "eu", NodeState::Draining, 0, 100), Via::H3);
+        r.apply(0, report("b", "eu", NodeState::Active, 100, 100), Via::H3);
+        r.apply(0, report("c", "eu", NodeState::Active, 0, 100), Via::H3);
+        assert_eq!(r.pick(1_000, Some("eu")).map(|p| p.id), Some("c".into()));
+        assert_eq!(
+            r.pick(DEFAULT_STALE_AFTER_MS, Some("eu")),
+            None,
+            "c stopped reporting"
+        );
+        let states: Vec<String> = r
+            .list(DEFAULT_STALE_AFTER_MS)
+            .into_iter()
+            .map(|n| n.state)
+            .collect();
+        assert_eq!(states, ["gone", "gone", "gone"]);
+        let fresh: Vec<String> = r.list(1).into_iter().map(|n| n.state).collect();
+        assert_eq!(fresh, ["draining", "active", "active"]);
+    }
+
+    #[test]
+    fn calls_between_reports_spread_over_nodes() {
+        let mut r = Registry::default();
+        r.apply(0, report("a", "eu", NodeState::Active, 0, 10), Via::H3);
+        r.apply(0, report("b", "eu", NodeState::Active, 0, 10), Via::H3);
+        let mut picks = Vec::new();
+        for _ in 0..4 {
+            let p = r.pick(1, None).unwrap();
+            r.note_call(&p.id);
+            picks.push(p.id);
+        }
+        assert_eq!(picks, ["a", "b", "a", "b"]);
+    }
+
+    #[test]
+    fn nodes_silent_for_long_are_forgotten() {
+        let mut r = Registry::default();
+        r.apply(0, report("old", "eu", NodeState::Active, 0, 10), Via::H3);
+        r.apply(
+            FORGET_AFTER_MS,
+            report("new", "eu", NodeState::Active, 0, 10),
+            Via::H3,
+        );
+        let ids: Vec<String> = r.list(FORGET_AFTER_MS).into_iter().map(|n| n.id).collect();
+        assert_eq!(ids, ["new"]);
+    }
+}
