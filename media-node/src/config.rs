@@ -27,6 +27,7 @@ pub const KEYS: &[&str] = &[
     "id",
     "region",
     "control_listen",
+    "control_url",
     "media_listen",
     "rtp_port_min",
     "rtp_port_max",
@@ -34,6 +35,9 @@ pub const KEYS: &[&str] = &[
     "capacity",
     "fleet_secret",
     "report_url",
+    "report_transport",
+    "report_interval_secs",
+    "report_ca_file",
     "drain_timeout_secs",
     "media_timeout_secs",
     "log_format",
@@ -44,6 +48,8 @@ pub const KEYS: &[&str] = &[
 const MAX_CAPACITY: u32 = 100_000;
 /// Bounds of `media_timeout_secs`.
 const MEDIA_TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 5..=3_600;
+/// Bounds of `report_interval_secs`.
+const REPORT_INTERVAL_SECS: std::ops::RangeInclusive<u64> = 1..=3_600;
 /// Upper bound for `drain_timeout_secs` (one hour).
 const MAX_DRAIN_TIMEOUT_SECS: u64 = 3_600;
 /// RTP ports per bridged call on the upstream side: RTP and RTCP (plain RTP/AVP peers often
@@ -94,6 +100,34 @@ impl FromStr for LogFormat {
     }
 }
 
+/// How reports travel to the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportTransport {
+    /// HTTP/3 first; HTTPS (TCP) when UDP is blocked, retrying HTTP/3 later (as browsers do).
+    #[default]
+    Auto,
+    /// HTTP/3 only.
+    H3,
+    /// HTTPS over TCP only (plain HTTP for an `http://` URL).
+    Https,
+}
+
+impl FromStr for ReportTransport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "h3" => Ok(Self::H3),
+            "https" => Ok(Self::Https),
+            _ => Err(format!(
+                "{s:?} is not a report transport; expected \"auto\", \"h3\" or \"https\""
+            )),
+        }
+    }
+}
+
 /// The effective, validated configuration of a node.
 ///
 /// `Serialize` renders it as the config file would be written (`fleet_secret` shows as
@@ -106,6 +140,10 @@ pub struct Config {
     pub region: String,
     /// TCP address of the control API (`/healthz` now; allocate/update/release later).
     pub control_listen: SocketAddr,
+    /// URL the worker reaches the control API at, sent in reports; `None` = `http://` and the
+    /// bound control address (with `public_ip` for a wildcard IP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_url: Option<String>,
     /// UDP address of the one multiplexed port browsers send ICE/DTLS/SRTP to.
     pub media_listen: SocketAddr,
     /// Lowest UDP port for plain RTP/RTCP with the upstream.
@@ -123,6 +161,13 @@ pub struct Config {
     /// Control-plane URL the node reports health and load to (`None`: no reports).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_url: Option<String>,
+    /// How reports travel: HTTP/3 with HTTPS fallback, or one of them only.
+    pub report_transport: ReportTransport,
+    /// Seconds between reports.
+    pub report_interval_secs: u64,
+    /// Extra trusted root certificate (PEM or DER) for reports, e.g. the dev h3-gateway's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_ca_file: Option<PathBuf>,
     /// How long a shutdown waits for in-flight work before exiting anyway.
     pub drain_timeout_secs: u64,
     /// A call that receives nothing (no RTP, RTCP or ICE check from either side) for this long
@@ -141,6 +186,7 @@ impl Default for Config {
             id: "media-node".to_owned(),
             region: "local".to_owned(),
             control_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            control_url: None,
             media_listen: SocketAddr::from(([127, 0, 0, 1], 3478)),
             rtp_port_min: 40_000,
             rtp_port_max: 49_999,
@@ -148,6 +194,9 @@ impl Default for Config {
             capacity: 100,
             fleet_secret: None,
             report_url: None,
+            report_transport: ReportTransport::Auto,
+            report_interval_secs: 5,
+            report_ca_file: None,
             drain_timeout_secs: 30,
             media_timeout_secs: 60,
             log_format: LogFormat::Text,
@@ -190,6 +239,24 @@ impl Config {
     /// How long a shutdown may drain.
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs(self.drain_timeout_secs)
+    }
+
+    /// Time between reports.
+    pub fn report_interval(&self) -> Duration {
+        Duration::from_secs(self.report_interval_secs)
+    }
+
+    /// The control URL put in reports: `control_url`, else `http://` and `bound` (the actual
+    /// control address), its IP replaced by the advertised one when it is a wildcard.
+    pub fn effective_control_url(&self, bound: SocketAddr) -> String {
+        if let Some(url) = &self.control_url {
+            return url.clone();
+        }
+        let mut addr = bound;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(self.advertised_ip());
+        }
+        format!("http://{addr}")
     }
 
     /// How long a call may go without media before it is released.
@@ -300,10 +367,33 @@ impl Config {
             ),
             _ => {}
         }
+        if let Some(url) = &self.control_url {
+            if let Some(p) = url_problem(url) {
+                problem("control_url", p);
+            }
+        }
         if let Some(url) = &self.report_url {
             if let Some(p) = url_problem(url) {
                 problem("report_url", p);
+            } else if self.fleet_secret.is_none() {
+                problem(
+                    "report_url",
+                    "reports are signed with fleet_secret, which is not set; set \
+                     MEDIA_NODE_FLEET_SECRET (or fleet_secret in the file) or unset report_url"
+                        .to_owned(),
+                );
             }
+        }
+        if !REPORT_INTERVAL_SECS.contains(&self.report_interval_secs) {
+            problem(
+                "report_interval_secs",
+                format!(
+                    "{} is out of range; use {} to {} seconds",
+                    self.report_interval_secs,
+                    REPORT_INTERVAL_SECS.start(),
+                    REPORT_INTERVAL_SECS.end()
+                ),
+            );
         }
         if !MEDIA_TIMEOUT_SECS.contains(&self.media_timeout_secs) {
             problem(
@@ -415,6 +505,10 @@ pub struct Overrides {
     /// [env MEDIA_NODE_CONTROL_LISTEN; key `control_listen`]
     #[arg(long, value_name = "IP:PORT", value_parser = parse_socket_addr)]
     pub control_listen: Option<SocketAddr>,
+    /// URL the worker reaches the control API at, sent in reports (default: http:// and the
+    /// bound control address) [env MEDIA_NODE_CONTROL_URL; key `control_url`]
+    #[arg(long, value_name = "URL")]
+    pub control_url: Option<String>,
     /// UDP address of the multiplexed WebRTC media port, e.g. 0.0.0.0:3478 (port 0 = any free
     /// port) [env MEDIA_NODE_MEDIA_LISTEN; key `media_listen`]
     #[arg(long, value_name = "IP:PORT", value_parser = parse_socket_addr)]
@@ -440,6 +534,18 @@ pub struct Overrides {
     /// Control-plane URL for health/load reports [env MEDIA_NODE_REPORT_URL; key `report_url`]
     #[arg(long, value_name = "URL")]
     pub report_url: Option<String>,
+    /// How reports travel: auto (HTTP/3, HTTPS fallback), h3 or https
+    /// [env MEDIA_NODE_REPORT_TRANSPORT; key `report_transport`]
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub report_transport: Option<ReportTransport>,
+    /// Seconds between reports [env MEDIA_NODE_REPORT_INTERVAL_SECS; key
+    /// `report_interval_secs`]
+    #[arg(long, value_name = "SECS")]
+    pub report_interval_secs: Option<u64>,
+    /// Extra trusted root certificate (PEM or DER file) for reports, e.g. the dev
+    /// h3-gateway's [env MEDIA_NODE_REPORT_CA_FILE; key `report_ca_file`]
+    #[arg(long, value_name = "PATH")]
+    pub report_ca_file: Option<PathBuf>,
     /// Seconds a shutdown waits for in-flight work [env MEDIA_NODE_DRAIN_TIMEOUT_SECS; key
     /// `drain_timeout_secs`]
     #[arg(long, value_name = "SECS")]
@@ -465,6 +571,7 @@ struct FileConfig {
     id: Option<String>,
     region: Option<String>,
     control_listen: Option<String>,
+    control_url: Option<String>,
     media_listen: Option<String>,
     rtp_port_min: Option<u16>,
     rtp_port_max: Option<u16>,
@@ -472,6 +579,9 @@ struct FileConfig {
     capacity: Option<u32>,
     fleet_secret: Option<Secret>,
     report_url: Option<String>,
+    report_transport: Option<String>,
+    report_interval_secs: Option<u64>,
+    report_ca_file: Option<PathBuf>,
     drain_timeout_secs: Option<u64>,
     media_timeout_secs: Option<u64>,
     log_format: Option<String>,
@@ -485,6 +595,7 @@ impl Overrides {
             id: self.id.or(lower.id),
             region: self.region.or(lower.region),
             control_listen: self.control_listen.or(lower.control_listen),
+            control_url: self.control_url.or(lower.control_url),
             media_listen: self.media_listen.or(lower.media_listen),
             rtp_port_min: self.rtp_port_min.or(lower.rtp_port_min),
             rtp_port_max: self.rtp_port_max.or(lower.rtp_port_max),
@@ -492,6 +603,9 @@ impl Overrides {
             capacity: self.capacity.or(lower.capacity),
             fleet_secret: self.fleet_secret.or(lower.fleet_secret),
             report_url: self.report_url.or(lower.report_url),
+            report_transport: self.report_transport.or(lower.report_transport),
+            report_interval_secs: self.report_interval_secs.or(lower.report_interval_secs),
+            report_ca_file: self.report_ca_file.or(lower.report_ca_file),
             drain_timeout_secs: self.drain_timeout_secs.or(lower.drain_timeout_secs),
             media_timeout_secs: self.media_timeout_secs.or(lower.media_timeout_secs),
             log_format: self.log_format.or(lower.log_format),
@@ -505,6 +619,7 @@ impl Overrides {
             id,
             region,
             control_listen,
+            control_url,
             media_listen,
             rtp_port_min,
             rtp_port_max,
@@ -512,6 +627,9 @@ impl Overrides {
             capacity,
             fleet_secret,
             report_url,
+            report_transport,
+            report_interval_secs,
+            report_ca_file,
             drain_timeout_secs,
             media_timeout_secs,
             log_format,
@@ -524,6 +642,8 @@ impl Overrides {
         set(&mut config.rtp_port_min, rtp_port_min);
         set(&mut config.rtp_port_max, rtp_port_max);
         set(&mut config.capacity, capacity);
+        set(&mut config.report_transport, report_transport);
+        set(&mut config.report_interval_secs, report_interval_secs);
         set(&mut config.drain_timeout_secs, drain_timeout_secs);
         set(&mut config.media_timeout_secs, media_timeout_secs);
         set(&mut config.log_format, log_format);
@@ -536,6 +656,12 @@ impl Overrides {
         }
         if report_url.is_some() {
             config.report_url = report_url;
+        }
+        if control_url.is_some() {
+            config.control_url = control_url;
+        }
+        if report_ca_file.is_some() {
+            config.report_ca_file = report_ca_file;
         }
     }
 
@@ -563,6 +689,7 @@ impl Overrides {
             id: file.id,
             region: file.region,
             control_listen: addr("control_listen", file.control_listen)?,
+            control_url: file.control_url,
             media_listen: addr("media_listen", file.media_listen)?,
             rtp_port_min: file.rtp_port_min,
             rtp_port_max: file.rtp_port_max,
@@ -573,6 +700,12 @@ impl Overrides {
             capacity: file.capacity,
             fleet_secret: file.fleet_secret,
             report_url: file.report_url,
+            report_transport: file
+                .report_transport
+                .map(|s| s.parse().map_err(|p| format!("report_transport: {p}")))
+                .transpose()?,
+            report_interval_secs: file.report_interval_secs,
+            report_ca_file: file.report_ca_file,
             drain_timeout_secs: file.drain_timeout_secs,
             media_timeout_secs: file.media_timeout_secs,
             log_format: file
@@ -633,6 +766,15 @@ impl Overrides {
                 }
                 "fleet_secret" => layer.fleet_secret = Some(Secret::new(value)),
                 "report_url" => layer.report_url = Some(value.to_owned()),
+                "control_url" => layer.control_url = Some(value.to_owned()),
+                "report_transport" => {
+                    layer.report_transport = Some(value.parse().map_err(env_error)?)
+                }
+                "report_interval_secs" => {
+                    layer.report_interval_secs =
+                        Some(parse_number(value, "a number of seconds").map_err(env_error)?)
+                }
+                "report_ca_file" => layer.report_ca_file = Some(PathBuf::from(value)),
                 "drain_timeout_secs" => {
                     layer.drain_timeout_secs =
                         Some(parse_number(value, "a number of seconds").map_err(env_error)?)
@@ -847,6 +989,82 @@ mod tests {
     }
 
     #[test]
+    fn report_keys_come_from_the_file_and_the_environment() {
+        let file = Overrides::from_toml(
+            r#"
+            report_transport = "h3"
+            report_interval_secs = 9
+            report_ca_file = "/etc/media-node/ca.pem"
+            control_url = "https://203.0.113.7:9090"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file.report_transport, Some(ReportTransport::H3));
+        assert_eq!(file.report_interval_secs, Some(9));
+        assert_eq!(
+            file.report_ca_file.as_deref(),
+            Some(Path::new("/etc/media-node/ca.pem"))
+        );
+        let from_env = Overrides::from_env(env(&[
+            ("MEDIA_NODE_REPORT_TRANSPORT", "https"),
+            ("MEDIA_NODE_REPORT_INTERVAL_SECS", "2"),
+        ]))
+        .unwrap();
+        let config = Config::from_layers([file, from_env]).unwrap();
+        assert_eq!(config.report_transport, ReportTransport::Https);
+        assert_eq!(config.report_interval(), Duration::from_secs(2));
+        assert_eq!(
+            config.effective_control_url("127.0.0.1:1".parse().unwrap()),
+            "https://203.0.113.7:9090"
+        );
+        let err = Overrides::from_env(env(&[("MEDIA_NODE_REPORT_TRANSPORT", "quic")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MEDIA_NODE_REPORT_TRANSPORT"), "{err}");
+        assert!(err.contains("\"auto\""), "{err}");
+    }
+
+    #[test]
+    fn control_url_defaults_to_the_bound_control_address() {
+        let config = Config::default();
+        assert_eq!(config.report_interval_secs, 5);
+        assert_eq!(config.report_transport, ReportTransport::Auto);
+        assert_eq!(
+            config.effective_control_url("127.0.0.1:40123".parse().unwrap()),
+            "http://127.0.0.1:40123"
+        );
+        let public = Config {
+            public_ip: Some("203.0.113.7".parse().unwrap()),
+            ..Config::default()
+        };
+        assert_eq!(
+            public.effective_control_url("0.0.0.0:9090".parse().unwrap()),
+            "http://203.0.113.7:9090"
+        );
+    }
+
+    #[test]
+    fn report_url_needs_the_fleet_secret_and_a_sane_interval() {
+        let no_secret = Config::from_layers([Overrides {
+            report_url: Some("https://fleet.example.com/fleet/report".into()),
+            report_interval_secs: Some(0),
+            ..Overrides::default()
+        }]);
+        let text = no_secret.as_ref().unwrap_err().to_string();
+        assert!(text.contains("MEDIA_NODE_FLEET_SECRET"), "{text}");
+        assert_eq!(
+            invalid_keys(no_secret),
+            ["report_url", "report_interval_secs"]
+        );
+        let ok = Config::from_layers([Overrides {
+            report_url: Some("https://fleet.example.com/fleet/report".into()),
+            fleet_secret: Some(Secret::new("0123456789abcdef0123")),
+            ..Overrides::default()
+        }]);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
     fn unknown_key_in_file_is_rejected_naming_it() {
         let err = Overrides::from_toml("id = \"a\"\ncontrol_port = 9090\n").unwrap_err();
         assert!(err.contains("control_port"), "{err}");
@@ -1035,18 +1253,26 @@ mod tests {
         // Fed back as a config file, the output must not run with "<redacted>" as the secret...
         let as_is = Config::from_layers([Overrides::from_toml(&text).unwrap()]);
         assert_eq!(invalid_keys(as_is), ["fleet_secret"]);
-        // ...and everything else round-trips.
+        // ...and everything else round-trips (the secret supplied again, as from the
+        // environment: report_url needs it).
         let without_secret: String = text
             .lines()
             .filter(|l| !l.starts_with("fleet_secret"))
             .map(|l| format!("{l}\n"))
             .collect();
-        let reparsed =
-            Config::from_layers([Overrides::from_toml(&without_secret).unwrap()]).unwrap();
+        let secret_from_env = Overrides {
+            fleet_secret: Some(Secret::new("another-secret-from-env")),
+            ..Overrides::default()
+        };
+        let reparsed = Config::from_layers([
+            Overrides::from_toml(&without_secret).unwrap(),
+            secret_from_env,
+        ])
+        .unwrap();
         assert_eq!(
             reparsed,
             Config {
-                fleet_secret: None,
+                fleet_secret: Some(Secret::new("another-secret-from-env")),
                 ..config
             }
         );

@@ -44,6 +44,12 @@
 //!   with the fleet secret (±30 s, replay cache). Plain HTTP: fine on loopback; HTTPS (rustls)
 //!   for a non-loopback control address is a later step. While draining, allocations get
 //!   503 `Draining` and the API keeps serving until the last call ends.
+//! - **Reports to the control plane** in [`report`]: a tokio task (never on the media path)
+//!   POSTs a signed postcard `NodeReport` (state, load, capacity, uptime, finished-call
+//!   records) to `report_url` every `report_interval_secs`, over HTTP/3 (quinn + h3) with a
+//!   browser-like HTTPS fallback when UDP is blocked (`report_transport`); a `Draining`
+//!   report goes as soon as a shutdown starts. Records stay queued (bounded) until delivered.
+//!   rustls uses aws-lc-rs, the crypto str0m already brings: one crypto stack.
 //! - **Shutdown is an argument.** [`server::run`] takes a future that completes when the node
 //!   should stop (mini-redis style), so tests stop it without signals. The binary wires it to
 //!   [`signals`]: the first SIGTERM/SIGINT stops accepting, logs `shutting down` and drains for
@@ -76,6 +82,7 @@ pub mod config;
 pub mod control;
 pub mod demux;
 pub mod media;
+pub mod report;
 pub mod secret;
 pub mod server;
 pub mod signals;

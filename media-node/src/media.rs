@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use shared::control::report::CallRecord;
 use shared::control::{
     AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, ControlError, Renegotiate,
     RenegotiateResponse, SessionId, SessionStats,
@@ -20,8 +21,9 @@ use shared::control::{
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, PortBinder};
+use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, EndReason, PortBinder};
 use crate::demux::{self, PacketKind};
+use crate::report::records::FinishedCalls;
 
 /// Largest datagram read; larger ones are truncated (and then fail SRTP or RTP checks).
 const MAX_DATAGRAM: usize = 2048;
@@ -86,7 +88,7 @@ pub enum Command {
     Stats(SessionId, Reply<SessionStats>),
     /// Take no new sessions.
     Drain,
-    /// End the thread.
+    /// End every session left (reason `shutdown`), then the thread.
     Stop,
 }
 
@@ -113,11 +115,13 @@ impl MediaHandle {
     }
 }
 
-/// Starts the media thread on an already bound media socket.
+/// Starts the media thread on an already bound media socket. The record of every session
+/// that ends goes to `finished`, if given (the reporter's queue).
 pub fn spawn(
     media: std::net::UdpSocket,
     config: BridgeConfig,
     stats: Arc<MediaStats>,
+    finished: Option<Arc<FinishedCalls>>,
 ) -> io::Result<(MediaHandle, thread::JoinHandle<()>)> {
     media.set_nonblocking(true)?;
     let poll = Poll::new()?;
@@ -139,6 +143,7 @@ pub fn spawn(
             },
             bridge: Bridge::new(config),
             stats,
+            finished,
             commands: rx,
         };
         shell.run();
@@ -206,6 +211,7 @@ struct Shell {
     sockets: Sockets,
     bridge: Bridge,
     stats: Arc<MediaStats>,
+    finished: Option<Arc<FinishedCalls>>,
     commands: mpsc::Receiver<Command>,
 }
 
@@ -295,9 +301,25 @@ impl Shell {
             }
         }
         while let Some(event) = self.bridge.poll_event() {
-            let BridgeEvent::Ended { rtp_port, .. } = event;
+            let BridgeEvent::Ended {
+                session_id,
+                call_id,
+                duration,
+                reason,
+                rtp_port,
+                stats,
+            } = event;
             if let Some(port) = rtp_port {
                 self.sockets.close_pair(port);
+            }
+            if let Some(finished) = &self.finished {
+                finished.push(CallRecord {
+                    session_id: session_id.as_str().to_owned(),
+                    call_id,
+                    duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                    end_reason: reason.as_str().to_owned(),
+                    stats,
+                });
             }
         }
         self.stats
@@ -325,7 +347,11 @@ impl Shell {
                 let _ = reply.send(self.bridge.stats(now, &id));
             }
             Command::Drain => self.bridge.set_draining(true),
-            Command::Stop => return false,
+            Command::Stop => {
+                self.bridge.end_all(now, EndReason::Shutdown);
+                self.flush();
+                return false;
+            }
         }
         self.flush();
         true

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,11 +19,15 @@ use crate::bridge::BridgeConfig;
 use crate::config::Config;
 use crate::control::{self, ControlContext};
 use crate::media::{self, Command, MediaStats};
+use crate::report::records::FinishedCalls;
+use crate::report::{NodeInfo, ReportSetupError, Reporter};
 
 /// A control client has this long to send its request headers (no slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long the last report may take once the media thread has stopped.
+const FINAL_REPORT_WAIT: Duration = Duration::from_secs(10);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,9 @@ pub enum ServerError {
     /// The media thread could not start (out of threads or file descriptors).
     #[error("cannot start the media thread: {0}")]
     MediaThread(io::Error),
+    /// The reporter cannot be set up (bad `report_url`, unreadable `report_ca_file`).
+    #[error("cannot set up reports: {0}")]
+    Report(#[from] ReportSetupError),
 }
 
 /// A node with its sockets bound, not serving yet. Binding first lets callers (and tests)
@@ -60,11 +67,14 @@ pub struct Server {
     media: std::net::UdpSocket,
     media_addr: SocketAddr,
     stats: Arc<MediaStats>,
+    reporter: Option<Reporter>,
 }
 
 impl Server {
-    /// Binds the control and media sockets of `config`.
+    /// Binds the control and media sockets of `config` and prepares the reporter (URL, TLS
+    /// roots) if `report_url` is set.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let reporter = Reporter::from_config(&config)?;
         let bind_control = |source| ServerError::BindControl {
             addr: config.control_listen,
             source,
@@ -86,6 +96,7 @@ impl Server {
             media,
             media_addr,
             stats: Arc::default(),
+            reporter,
         })
     }
 
@@ -114,7 +125,9 @@ impl Server {
             media,
             media_addr,
             stats,
+            reporter,
         } = self;
+        let started = Instant::now();
         info!(
             id = %config.id,
             region = %config.region,
@@ -143,8 +156,25 @@ impl Server {
             capacity: usize::try_from(config.capacity).unwrap_or(usize::MAX),
             media_timeout: config.media_timeout(),
         };
-        let (handle, media_thread) = media::spawn(media, bridge_config, Arc::clone(&stats))
-            .map_err(ServerError::MediaThread)?;
+        let finished = reporter
+            .as_ref()
+            .map(|_| Arc::new(FinishedCalls::default()));
+        let (handle, media_thread) =
+            media::spawn(media, bridge_config, Arc::clone(&stats), finished.clone())
+                .map_err(ServerError::MediaThread)?;
+        let reporter = reporter.zip(finished).map(|(reporter, finished)| {
+            reporter.spawn(
+                NodeInfo {
+                    node_id: config.id.clone(),
+                    region: config.region.clone(),
+                    control_url: config.effective_control_url(control_addr),
+                    capacity: config.capacity,
+                },
+                started,
+                Arc::clone(&stats),
+                finished,
+            )
+        });
         let context = Arc::new(ControlContext::new(
             handle.clone(),
             config.fleet_secret.as_ref().map(|s| s.expose()),
@@ -188,6 +218,9 @@ impl Server {
         // Draining: new allocations get 503 Draining; the control API keeps serving so the
         // worker can release calls; stop when no session is left or the drain timeout elapses.
         handle.send(Command::Drain);
+        if let Some(reporter) = &reporter {
+            reporter.drain();
+        }
         let deadline = tokio::time::Instant::now() + config.drain_timeout();
         while stats.active_sessions() > 0 && tokio::time::Instant::now() < deadline {
             tokio::select! {
@@ -218,6 +251,9 @@ impl Server {
         }
         handle.send(Command::Stop);
         let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
+        if let Some(reporter) = reporter {
+            reporter.finish(FINAL_REPORT_WAIT).await;
+        }
         info!(
             media_packets = stats.packets(),
             media_bytes = stats.bytes(),

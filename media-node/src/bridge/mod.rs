@@ -80,6 +80,20 @@ pub enum EndReason {
     MediaTimeout,
     /// The WebRTC engine failed (e.g. DTLS failure).
     Failed,
+    /// The node stopped while the session was still up ([`Bridge::end_all`]).
+    Shutdown,
+}
+
+impl EndReason {
+    /// The name used in call records (`CallRecord::end_reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Released => "released",
+            Self::MediaTimeout => "media-timeout",
+            Self::Failed => "failed",
+            Self::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// Something the IO shell acts on.
@@ -89,6 +103,10 @@ pub enum BridgeEvent {
     Ended {
         /// The session.
         session_id: SessionId,
+        /// The SIP Call-ID it was allocated for.
+        call_id: String,
+        /// How long it lasted.
+        duration: Duration,
         /// Why.
         reason: EndReason,
         /// Its upstream RTP port (RTCP is the next one), if any.
@@ -497,6 +515,16 @@ impl Bridge {
         Ok(self.end(slot, now, EndReason::Released))
     }
 
+    /// Ends every session (e.g. the node is stopping), each with `reason`; their
+    /// [`BridgeEvent::Ended`] events follow as for any other end.
+    pub fn end_all(&mut self, now: Instant, reason: EndReason) {
+        for slot in 0..self.sessions.len() {
+            if self.sessions[slot].is_some() {
+                self.end(slot, now, reason);
+            }
+        }
+    }
+
     /// Current stats of a session.
     pub fn stats(&self, now: Instant, id: &SessionId) -> Result<SessionStats, ControlError> {
         let slot = self.slot_of(id)?;
@@ -537,6 +565,8 @@ impl Bridge {
         );
         self.events.push_back(BridgeEvent::Ended {
             session_id: session.id,
+            call_id: session.call_id,
+            duration: now.saturating_duration_since(session.created),
             reason,
             rtp_port,
             stats: stats.clone(),

@@ -665,3 +665,31 @@ fn echo_sends_the_browsers_audio_back() {
     assert_eq!(browser.received.len(), 3);
     assert!(browser.received.iter().all(|(_, p)| p == b"hello echo"));
 }
+
+#[test]
+fn end_all_ends_every_session_with_its_call_id_and_duration() {
+    let mut bridge = Bridge::new(config());
+    let mut binder = Binder::default();
+    let start = Instant::now();
+    for mode in [Mode::Bridge, Mode::Echo] {
+        bridge
+            .allocate(start, &request(CHROMIUM_OFFER, mode), &mut binder)
+            .unwrap();
+    }
+    bridge.end_all(start + Duration::from_millis(1_500), EndReason::Shutdown);
+    assert_eq!(bridge.active(), 0);
+    let mut ended = 0;
+    while let Some(BridgeEvent::Ended {
+        call_id,
+        duration,
+        reason,
+        ..
+    }) = bridge.poll_event()
+    {
+        assert_eq!(call_id, "call-1");
+        assert_eq!(duration, Duration::from_millis(1_500));
+        assert_eq!(reason.as_str(), "shutdown");
+        ended += 1;
+    }
+    assert_eq!(ended, 2);
+}

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a subset
 
+pub mod control_plane;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
