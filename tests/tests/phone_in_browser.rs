@@ -67,3 +67,76 @@ fn two_phones_register_call_hold_and_hang_up_through_the_edge() {
         edge.log_tail(40)
     );
 }
+
+#[test]
+fn echo_test_sends_the_callers_audio_back_through_a_media_node() {
+    let dir = tests::scratch_dir("echo-in-browser").expect("scratch dir");
+    let edge = Edge::start(&EdgeOptions {
+        port: None,
+        state_dir: dir.join("edge"),
+        operator_token: "echo-test-token".into(),
+        vars: Vec::new(),
+        fleet_secret: None,
+    })
+    .unwrap_or_else(|e| panic!("edge did not start: {e}"));
+    let tenant =
+        json!({ "domain": "localhost", "brand_name": "Demo Phone", "webrtc_host": "127.0.0.1" });
+    assert_eq!(
+        edge.send(&edge.admin("POST", "/admin/tenants").json(&tenant))
+            .expect("tenant")
+            .status,
+        201
+    );
+    let body = json!({ "password": "demo-1001" });
+    let resp = edge
+        .send(
+            &edge
+                .admin("PUT", "/admin/tenants/localhost/accounts/1001")
+                .json(&body),
+        )
+        .expect("account");
+    assert_eq!(resp.status, 201);
+
+    let report_url = format!("http://127.0.0.1:{}/fleet/report", edge.addr.port());
+    let node = tests::media::MediaNode::start(
+        "echo-node",
+        &edge.fleet_secret,
+        Some(&report_url),
+        (42000, 42099),
+        &dir,
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("media node: {e}"));
+    let listed = tests::process::wait_for(Duration::from_secs(20), || {
+        let fleet = edge.send(&edge.admin("GET", "/admin/fleet")).ok()?.json();
+        (fleet["nodes"][0]["state"] == "active").then_some(())
+    });
+    assert!(
+        listed.is_some(),
+        "the node never reported as active:\n{}",
+        node.log_tail(20)
+    );
+
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/echo.spec.mjs")
+        .current_dir(tests::workspace_root().join("edge-worker/pwa"))
+        .env(
+            "PHONE_URL",
+            format!("http://localhost:{}", edge.addr.port()),
+        )
+        .env("PHONE_USERS", "1001:demo-1001");
+    let mut browser =
+        ProcessGuard::spawn("echo.spec.mjs", cmd, &dir.join("browser.log")).expect("start node");
+    let status = wait_exit(&mut browser, Duration::from_secs(100));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the echo test failed ({status:?}):\n{}\n--- media node ---\n{}\n--- edge ---\n{}",
+        browser.log_tail(30),
+        node.log_tail(30),
+        edge.log_tail(30)
+    );
+}
+
+fn wait_exit(process: &mut ProcessGuard, timeout: Duration) -> Option<std::process::ExitStatus> {
+    tests::process::wait_for(timeout, || process.try_wait().ok().flatten())
+}

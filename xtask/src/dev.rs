@@ -43,23 +43,26 @@ pub fn run(args: &DevArgs) -> Result<()> {
     }
     let tools = setup::ensure()?;
     worker::build(&tools)?;
-    step("building the media node (cargo build --release -p media-node)");
+    step("building the media node and the HTTP/3 gateway (cargo build --release)");
     setup::run(
         Command::new("cargo")
-            .args(["build", "--quiet", "--release", "-p", "media-node"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "media-node",
+                "-p",
+                "h3-gateway",
+            ])
             .current_dir(setup::root()),
-        "cargo build -p media-node",
+        "cargo build -p media-node -p h3-gateway",
     )?;
 
     let state = setup::root().join(".dev-state");
     std::fs::create_dir_all(&state).context("creating .dev-state")?;
     // Shared by the Worker and the media nodes: signs control requests and reports. New every run.
     let fleet_secret = tests::edge::random_hex(24)?;
-    let mut nodes = Vec::new();
-    for i in 1..=args.nodes {
-        nodes.push(start_media_node(i, &state, &fleet_secret, args.port)?);
-    }
-
     step(&format!(
         "starting the edge (wrangler dev) on 127.0.0.1:{}",
         args.port
@@ -77,6 +80,38 @@ pub fn run(args: &DevArgs) -> Result<()> {
         vars: Vec::new(),
         fleet_secret: Some(fleet_secret.clone()),
     })?;
+
+    // Cloudflare's edge terminates HTTP/3 in front of the Worker; locally h3-gateway does, on the
+    // same port number over UDP, so the nodes' reports take the QUIC path here too.
+    step(&format!(
+        "starting the HTTP/3 gateway on udp 127.0.0.1:{}",
+        args.port
+    ));
+    let cert = state.join("h3-gateway-cert.pem");
+    let _ = std::fs::remove_file(&cert);
+    let mut gw = Command::new(setup::root().join("target/release/h3-gateway"));
+    gw.args(["--listen", &format!("127.0.0.1:{}", args.port)])
+        .args(["--upstream", &format!("127.0.0.1:{}", args.port)])
+        .arg("--cert-out")
+        .arg(&cert);
+    let mut gateway = ProcessGuard::spawn("h3-gateway", gw, &state.join("h3-gateway.log"))?;
+    if wait_for(Duration::from_secs(10), || cert.exists().then_some(())).is_none() {
+        bail!(
+            "h3-gateway did not start; its log ends:\n{}",
+            gateway.log_tail(20)
+        );
+    }
+
+    let mut nodes = Vec::new();
+    for i in 1..=args.nodes {
+        nodes.push(start_media_node(
+            i,
+            &state,
+            &fleet_secret,
+            args.port,
+            &cert,
+        )?);
+    }
 
     step("seeding the demo tenant through the operator API");
     let mut demo = json!({
@@ -150,6 +185,7 @@ pub fn run(args: &DevArgs) -> Result<()> {
             i + 1
         );
     }
+    println!("  node reports            HTTP/3 through h3-gateway on udp 127.0.0.1:{port} (fleet: /admin/fleet)");
     println!("  logs and local state    {}", state.display());
     println!("Press Ctrl-C to stop.");
 
@@ -163,6 +199,12 @@ pub fn run(args: &DevArgs) -> Result<()> {
             bail!(
                 "wrangler dev exited ({status}); its log ends:\n{}",
                 edge.log_tail(20)
+            );
+        }
+        if let Ok(Some(status)) = gateway.try_wait() {
+            bail!(
+                "h3-gateway exited ({status}); its log ends:\n{}",
+                gateway.log_tail(20)
             );
         }
         for (guard, _, _) in &mut nodes {
@@ -199,6 +241,7 @@ fn start_media_node(
     state: &std::path::Path,
     fleet_secret: &str,
     edge_port: u16,
+    gateway_cert: &std::path::Path,
 ) -> Result<(ProcessGuard, String, String)> {
     let control = format!("127.0.0.1:{}", tests::free_tcp_port()?);
     let media = format!("127.0.0.1:{}", free_udp_port()?);
@@ -214,7 +257,8 @@ fn start_media_node(
         .env(
             "MEDIA_NODE_REPORT_URL",
             format!("http://127.0.0.1:{edge_port}/fleet/report"),
-        );
+        )
+        .env("MEDIA_NODE_REPORT_CA_FILE", gateway_cert);
     let log = state.join(format!("media-node-{i}.log"));
     let guard = ProcessGuard::spawn(&format!("media node {i}"), cmd, &log)?;
     let addr: std::net::SocketAddr = control.parse()?;

@@ -71,6 +71,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
     } else {
         println!("==> clippy (wasm32) not run: Debian's rustc-web has no clippy; the wasm build above compiled it");
     }
+    // The end-to-end tests start these binaries.
+    check(
+        "build the media node for the end-to-end tests",
+        Command::new("cargo").args(["build", "--quiet", "-p", "media-node"]),
+    );
     let mut test = Command::new("cargo");
     test.args(["test", "--no-fail-fast"]);
     if let Some(filter) = &args.filter {
