@@ -140,3 +140,57 @@ fn echo_test_sends_the_callers_audio_back_through_a_media_node() {
 fn wait_exit(process: &mut ProcessGuard, timeout: Duration) -> Option<std::process::ExitStatus> {
     tests::process::wait_for(timeout, || process.try_wait().ok().flatten())
 }
+
+#[test]
+fn operator_changes_to_flags_and_menu_show_in_the_phone_after_reload() {
+    let dir = tests::scratch_dir("config-in-browser").expect("scratch dir");
+    let edge = Edge::start(&EdgeOptions {
+        port: None,
+        state_dir: dir.join("edge"),
+        operator_token: "config-test-token".into(),
+        vars: Vec::new(),
+        fleet_secret: None,
+    })
+    .unwrap_or_else(|e| panic!("edge did not start: {e}"));
+    let tenant =
+        json!({ "domain": "localhost", "brand_name": "Demo Phone", "webrtc_host": "127.0.0.1" });
+    assert_eq!(
+        edge.send(&edge.admin("POST", "/admin/tenants").json(&tenant))
+            .expect("tenant")
+            .status,
+        201
+    );
+    let body = json!({ "password": "demo-1001" });
+    let resp = edge
+        .send(
+            &edge
+                .admin("PUT", "/admin/tenants/localhost/accounts/1001")
+                .json(&body),
+        )
+        .expect("account");
+    assert_eq!(resp.status, 201);
+
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/config.spec.mjs")
+        .current_dir(tests::workspace_root().join("edge-worker/pwa"))
+        .env(
+            "PHONE_URL",
+            format!("http://localhost:{}", edge.addr.port()),
+        )
+        .env(
+            "ADMIN_URL",
+            format!("http://127.0.0.1:{}", edge.addr.port()),
+        )
+        .env("OPERATOR_TOKEN", &edge.operator_token)
+        .env("TENANT", "localhost");
+    let mut browser =
+        ProcessGuard::spawn("config.spec.mjs", cmd, &dir.join("browser.log")).expect("start node");
+    let status = wait_exit(&mut browser, Duration::from_secs(100));
+    let out = browser.log_tail(30);
+    println!("{out}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the config test failed ({status:?}):\n{out}\n--- edge ---\n{}",
+        edge.log_tail(30)
+    );
+}
