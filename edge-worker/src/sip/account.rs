@@ -446,8 +446,9 @@ impl Inner {
         body: Option<&Req>,
     ) -> std::result::Result<Resp, MediaError> {
         let url = this.sessions.borrow().get(session).cloned();
-        let url =
-            url.ok_or_else(|| MediaError::Refused(shared::control::ControlError::UnknownSession))?;
+        let url = url.ok_or(MediaError::Refused(
+            shared::control::ControlError::UnknownSession,
+        ))?;
         media::call(
             &this.env,
             &url,
