@@ -84,6 +84,7 @@ variable "durable_objects" {
   default = {
     SIP_CONNECTION = "SipConnection"
     SIP_ACCOUNT    = "SipAccount"
+    FLEET          = "FleetRegistry"
   }
 
   validation {
@@ -105,6 +106,7 @@ variable "durable_object_migrations" {
   }))
   default = [
     { tag = "v1", new_sqlite_classes = ["SipConnection", "SipAccount"] },
+    { tag = "v2", new_sqlite_classes = ["FleetRegistry"] },
   ]
 
   validation {
