@@ -8,6 +8,8 @@
 //! - [`media`]: the media node binary on loopback ports, reporting to an edge.
 //! - [`http`]: a minimal HTTP/1.1 client (any `Host` header, bodies, problem+json) over a plain socket.
 //! - [`sipp`]: sipp as the upstream SIP server (TCP), running a scenario a bounded number of times.
+//! - [`rtp`]: a plain RTP far end (G.711, Goertzel tone detector, RFC 4733 events, a paced PCMU tone)
+//!   and a WAV writer for the browser's fake microphone.
 //! - [`sip_ws`]: a SIP-over-WebSocket test client (RFC 7118) with digest answers.
 //! - [`edge`]: the edge Worker under `wrangler dev` (local workerd, D1, Durable Objects) with migrations
 //!   applied and an operator token.
@@ -16,6 +18,7 @@ pub mod edge;
 pub mod http;
 pub mod media;
 pub mod process;
+pub mod rtp;
 pub mod sip_ws;
 pub mod sipp;
 
