@@ -6,6 +6,7 @@
 //! state folder, and a guard stops the whole process group when the test ends, pass or fail.
 //! - [`process`]: spawning in a new process group, stopping it on drop, bounded waits.
 //! - [`media`]: the media node binary on loopback ports, reporting to an edge.
+//! - [`phone`]: the demo tenant on a fresh edge, media nodes reporting to it, and the phone's browser scripts.
 //! - [`http`]: a minimal HTTP/1.1 client (any `Host` header, bodies, problem+json) over a plain socket.
 //! - [`sipp`]: sipp as the upstream SIP server (TCP), running a scenario a bounded number of times.
 //! - [`rtp`]: a plain RTP far end (G.711, Goertzel tone detector, RFC 4733 events, a paced PCMU tone)
@@ -17,6 +18,7 @@
 pub mod edge;
 pub mod http;
 pub mod media;
+pub mod phone;
 pub mod process;
 pub mod rtp;
 pub mod sip_ws;

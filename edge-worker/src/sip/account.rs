@@ -467,8 +467,10 @@ impl Inner {
         let result: std::result::Result<SessionStats, MediaError> =
             Self::session_call::<(), _>(this, session, HttpMethod::Delete, "", None).await;
         this.sessions.borrow_mut().remove(session);
-        if let Err(e) = result {
-            worker::console_warn!("releasing media session {session} failed: {e}");
+        match result {
+            // The node ended it already (the browser closed its side first, or it timed out).
+            Ok(_) | Err(MediaError::Refused(shared::control::ControlError::UnknownSession)) => {}
+            Err(e) => worker::console_warn!("releasing media session {session} failed: {e}"),
         }
     }
 

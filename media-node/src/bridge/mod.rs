@@ -80,6 +80,9 @@ pub enum EndReason {
     MediaTimeout,
     /// The WebRTC engine failed (e.g. DTLS failure).
     Failed,
+    /// The browser closed its side (DTLS close, the peer connection went away), normally on
+    /// hang-up, just before the worker's release arrives.
+    BrowserClosed,
     /// The node stopped while the session was still up ([`Bridge::end_all`]).
     Shutdown,
 }
@@ -91,6 +94,7 @@ impl EndReason {
             Self::Released => "released",
             Self::MediaTimeout => "media-timeout",
             Self::Failed => "failed",
+            Self::BrowserClosed => "browser-closed",
             Self::Shutdown => "shutdown",
         }
     }
@@ -726,10 +730,15 @@ impl Bridge {
                 }
             }
         };
-        if failed || !session.rtc.is_alive() {
-            session.ended = Some(EndReason::Failed);
-            self.end(slot, now, EndReason::Failed);
-        }
+        let reason = if failed {
+            EndReason::Failed
+        } else if !session.rtc.is_alive() {
+            EndReason::BrowserClosed
+        } else {
+            return;
+        };
+        session.ended = Some(reason);
+        self.end(slot, now, reason);
     }
 
     /// The next datagram to send.

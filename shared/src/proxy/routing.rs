@@ -18,22 +18,7 @@ pub(crate) fn escape(s: &str) -> String {
 
 /// Undoes [`escape`] (and any other %-escapes); invalid UTF-8 gives `None`.
 pub(crate) fn unescape(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    String::from_utf8(crate::sip::percent_decode(s)).ok()
 }
 
 /// The edge host split into host and optional port (`webrtc_host` is normally a bare host).

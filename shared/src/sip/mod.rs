@@ -100,4 +100,5 @@ pub use message::{SipMessage, StartLine, MAX_MESSAGE_LEN};
 pub use method::Method;
 pub use stream::{Framed, StreamError, StreamFramer};
 pub use typed::{Auth, CSeq, Challenge, Contacts, Credentials, MediaType, NameAddr, Via};
+pub(crate) use uri::percent_decode;
 pub use uri::{AbsoluteUri, Host, Param, Params, SipUri, Uri};

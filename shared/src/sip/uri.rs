@@ -456,7 +456,8 @@ impl std::str::FromStr for Uri {
     }
 }
 
-fn percent_decode(s: &str) -> Vec<u8> {
+/// Undoes `%HH` escapes; a `%` not followed by two hex digits stays as it is.
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
