@@ -28,6 +28,7 @@ pub const KEYS: &[&str] = &[
     "region",
     "control_listen",
     "control_url",
+    "metrics_listen",
     "media_listen",
     "rtp_port_min",
     "rtp_port_max",
@@ -144,6 +145,9 @@ pub struct Config {
     /// bound control address (with `public_ip` for a wildcard IP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_url: Option<String>,
+    /// TCP address serving Prometheus `GET /metrics` (`None`: no metrics endpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// UDP address of the one multiplexed port browsers send ICE/DTLS/SRTP to.
     pub media_listen: SocketAddr,
     /// Lowest UDP port for plain RTP/RTCP with the upstream.
@@ -187,6 +191,7 @@ impl Default for Config {
             region: "local".to_owned(),
             control_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             control_url: None,
+            metrics_listen: None,
             media_listen: SocketAddr::from(([127, 0, 0, 1], 3478)),
             rtp_port_min: 40_000,
             rtp_port_max: 49_999,
@@ -509,6 +514,10 @@ pub struct Overrides {
     /// bound control address) [env MEDIA_NODE_CONTROL_URL; key `control_url`]
     #[arg(long, value_name = "URL")]
     pub control_url: Option<String>,
+    /// TCP address serving Prometheus metrics at GET /metrics, e.g. 127.0.0.1:9100 (port 0 =
+    /// any free port; default: off) [env MEDIA_NODE_METRICS_LISTEN; key `metrics_listen`]
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_socket_addr)]
+    pub metrics_listen: Option<SocketAddr>,
     /// UDP address of the multiplexed WebRTC media port, e.g. 0.0.0.0:3478 (port 0 = any free
     /// port) [env MEDIA_NODE_MEDIA_LISTEN; key `media_listen`]
     #[arg(long, value_name = "IP:PORT", value_parser = parse_socket_addr)]
@@ -572,6 +581,7 @@ struct FileConfig {
     region: Option<String>,
     control_listen: Option<String>,
     control_url: Option<String>,
+    metrics_listen: Option<String>,
     media_listen: Option<String>,
     rtp_port_min: Option<u16>,
     rtp_port_max: Option<u16>,
@@ -596,6 +606,7 @@ impl Overrides {
             region: self.region.or(lower.region),
             control_listen: self.control_listen.or(lower.control_listen),
             control_url: self.control_url.or(lower.control_url),
+            metrics_listen: self.metrics_listen.or(lower.metrics_listen),
             media_listen: self.media_listen.or(lower.media_listen),
             rtp_port_min: self.rtp_port_min.or(lower.rtp_port_min),
             rtp_port_max: self.rtp_port_max.or(lower.rtp_port_max),
@@ -620,6 +631,7 @@ impl Overrides {
             region,
             control_listen,
             control_url,
+            metrics_listen,
             media_listen,
             rtp_port_min,
             rtp_port_max,
@@ -660,6 +672,9 @@ impl Overrides {
         if control_url.is_some() {
             config.control_url = control_url;
         }
+        if metrics_listen.is_some() {
+            config.metrics_listen = metrics_listen;
+        }
         if report_ca_file.is_some() {
             config.report_ca_file = report_ca_file;
         }
@@ -690,6 +705,7 @@ impl Overrides {
             region: file.region,
             control_listen: addr("control_listen", file.control_listen)?,
             control_url: file.control_url,
+            metrics_listen: addr("metrics_listen", file.metrics_listen)?,
             media_listen: addr("media_listen", file.media_listen)?,
             rtp_port_min: file.rtp_port_min,
             rtp_port_max: file.rtp_port_max,
@@ -750,6 +766,9 @@ impl Overrides {
                 }
                 "media_listen" => {
                     layer.media_listen = Some(parse_socket_addr(value).map_err(env_error)?)
+                }
+                "metrics_listen" => {
+                    layer.metrics_listen = Some(parse_socket_addr(value).map_err(env_error)?)
                 }
                 "rtp_port_min" => {
                     layer.rtp_port_min =
@@ -1022,6 +1041,32 @@ mod tests {
             .to_string();
         assert!(err.contains("MEDIA_NODE_REPORT_TRANSPORT"), "{err}");
         assert!(err.contains("\"auto\""), "{err}");
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_set_by_file_env_or_flag() {
+        assert_eq!(Config::default().metrics_listen, None);
+        let file = Overrides::from_toml("metrics_listen = \"127.0.0.1:9100\"").unwrap();
+        assert_eq!(file.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let from_env =
+            Overrides::from_env(env(&[("MEDIA_NODE_METRICS_LISTEN", "127.0.0.1:0")])).unwrap();
+        let config = Config::from_layers([file, from_env]).unwrap();
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert!(config
+            .to_toml()
+            .contains("metrics_listen = \"127.0.0.1:0\""));
+        let err = Overrides::from_toml("metrics_listen = \"localhost:9100\"").unwrap_err();
+        assert!(err.starts_with("metrics_listen:"), "{err}");
+        let cli = <crate::Cli as clap::Parser>::try_parse_from([
+            "media-node",
+            "--metrics-listen",
+            "[::1]:9100",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.overrides.metrics_listen,
+            Some("[::1]:9100".parse().unwrap())
+        );
     }
 
     #[test]

@@ -50,6 +50,15 @@
 //!   browser-like HTTPS fallback when UDP is blocked (`report_transport`); a `Draining`
 //!   report goes as soon as a shutdown starts. Records stay queued (bounded) until delivered.
 //!   rustls uses aws-lc-rs, the crypto str0m already brings: one crypto stack.
+//! - **Metrics** in [`metrics`]: with `metrics_listen` set, `GET /metrics` serves the
+//!   Prometheus text format (node gauges, counters by direction and end reason, per-session
+//!   quality gauges labelled `session`). A scrape is a command to the media thread, answered
+//!   between packets from counters the bridge keeps anyway: nothing is added per packet.
+//! - **Call quality**: loss and jitter from the RTP streams themselves (RFC 3550 A.3/A.8),
+//!   RTT and reported loss from the browser's RTCP (str0m stats) and from the upstream's RTCP
+//!   RRs, an E-model MOS ([`bridge::rtp::mos_estimate`]). The upstream leg sends an SR (or an
+//!   RR before it has sent RTP) every 5 s ([`bridge::rtcp`]) to the RTP port + 1, the
+//!   `a=rtcp` port or the RTP port with `a=rtcp-mux`.
 //! - **Shutdown is an argument.** [`server::run`] takes a future that completes when the node
 //!   should stop (mini-redis style), so tests stop it without signals. The binary wires it to
 //!   [`signals`]: the first SIGTERM/SIGINT stops accepting, logs `shutting down` and drains for
@@ -82,6 +91,7 @@ pub mod config;
 pub mod control;
 pub mod demux;
 pub mod media;
+pub mod metrics;
 pub mod report;
 pub mod secret;
 pub mod server;

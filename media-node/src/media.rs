@@ -21,7 +21,7 @@ use shared::control::{
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, EndReason, PortBinder};
+use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, BridgeMetrics, EndReason, PortBinder};
 use crate::demux::{self, PacketKind};
 use crate::report::records::FinishedCalls;
 
@@ -86,6 +86,8 @@ pub enum Command {
     Release(SessionId, Reply<SessionStats>),
     /// [`Bridge::stats`].
     Stats(SessionId, Reply<SessionStats>),
+    /// [`Bridge::metrics`]: a snapshot for a `/metrics` scrape, built between packets.
+    Metrics(Reply<BridgeMetrics>),
     /// Take no new sessions.
     Drain,
     /// End every session left (reason `shutdown`), then the thread.
@@ -345,6 +347,9 @@ impl Shell {
             }
             Command::Stats(id, reply) => {
                 let _ = reply.send(self.bridge.stats(now, &id));
+            }
+            Command::Metrics(reply) => {
+                let _ = reply.send(Ok(self.bridge.metrics(now)));
             }
             Command::Drain => self.bridge.set_draining(true),
             Command::Stop => {

@@ -41,6 +41,14 @@ pub enum ServerError {
         /// Why binding failed.
         source: io::Error,
     },
+    /// The metrics listen address could not be bound.
+    #[error("cannot bind metrics_listen {addr} (TCP): {source}")]
+    BindMetrics {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: io::Error,
+    },
     /// The media listen address could not be bound.
     #[error("cannot bind media_listen {addr} (UDP): {source}")]
     BindMedia {
@@ -66,6 +74,7 @@ pub struct Server {
     control_addr: SocketAddr,
     media: std::net::UdpSocket,
     media_addr: SocketAddr,
+    metrics: Option<(TcpListener, SocketAddr)>,
     stats: Arc<MediaStats>,
     reporter: Option<Reporter>,
 }
@@ -89,12 +98,22 @@ impl Server {
         };
         let media = std::net::UdpSocket::bind(config.media_listen).map_err(bind_media)?;
         let media_addr = media.local_addr().map_err(bind_media)?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let bind_metrics = |source| ServerError::BindMetrics { addr, source };
+                let listener = TcpListener::bind(addr).await.map_err(bind_metrics)?;
+                let bound = listener.local_addr().map_err(bind_metrics)?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             control,
             control_addr,
             media,
             media_addr,
+            metrics,
             stats: Arc::default(),
             reporter,
         })
@@ -103,6 +122,11 @@ impl Server {
     /// The bound control address.
     pub fn control_addr(&self) -> SocketAddr {
         self.control_addr
+    }
+
+    /// The bound metrics address, if `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The bound media address.
@@ -124,15 +148,20 @@ impl Server {
             control_addr,
             media,
             media_addr,
+            metrics,
             stats,
             reporter,
         } = self;
+        let metrics_listen = metrics
+            .as_ref()
+            .map_or_else(|| "off".to_owned(), |(_, addr)| addr.to_string());
         let started = Instant::now();
         info!(
             id = %config.id,
             region = %config.region,
             control_listen = %control_addr,
             media_listen = %media_addr,
+            metrics_listen = %metrics_listen,
             advertised_ip = %config.advertised_ip(),
             rtp_ports = %format_args!("{}-{}", config.rtp_port_min, config.rtp_port_max),
             capacity = config.capacity,
@@ -175,6 +204,8 @@ impl Server {
                 finished,
             )
         });
+        let metrics_task = metrics
+            .map(|(listener, _)| tokio::spawn(crate::metrics::serve(listener, handle.clone())));
         let context = Arc::new(ControlContext::new(
             handle.clone(),
             config.fleet_secret.as_ref().map(|s| s.expose()),
@@ -250,6 +281,9 @@ impl Server {
             );
         }
         handle.send(Command::Stop);
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
         if let Some(reporter) = reporter {
             reporter.finish(FINAL_REPORT_WAIT).await;

@@ -22,6 +22,7 @@
 
 mod negotiate;
 mod ports;
+pub mod rtcp;
 pub mod rtp;
 mod stun;
 
@@ -52,6 +53,10 @@ pub use ports::{PortBinder, PortPool};
 const UNMAPPED: u8 = 0xff;
 /// Most recycled transmit buffers kept.
 const MAX_POOLED_BUFFERS: usize = 256;
+/// Interval of the RTCP reports sent to the upstream (RFC 3550's 5 s minimum).
+pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
 
 /// What the core needs to know about the node.
 #[derive(Debug, Clone)]
@@ -88,6 +93,25 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Every reason, in the order of [`BridgeMetrics::ended`].
+    pub const ALL: [Self; 5] = [
+        Self::Released,
+        Self::MediaTimeout,
+        Self::Failed,
+        Self::BrowserClosed,
+        Self::Shutdown,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Released => 0,
+            Self::MediaTimeout => 1,
+            Self::Failed => 2,
+            Self::BrowserClosed => 3,
+            Self::Shutdown => 4,
+        }
+    }
+
     /// The name used in call records (`CallRecord::end_reason`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -172,6 +196,30 @@ struct Upstream {
     /// Upstream PT -> browser PT.
     to_browser: [u8; 128],
     answered: bool,
+    /// Where RTCP goes (from the answer: `a=rtcp-mux`, `a=rtcp` or the RTP port + 1).
+    rtcp_signalled: Option<SocketAddr>,
+    /// The source the upstream's RTCP actually comes from.
+    rtcp_latched: Option<SocketAddr>,
+    /// RTCP on the RTP port (`a=rtcp-mux` in the answer).
+    rtcp_mux: bool,
+    /// When the next SR/RR goes.
+    next_rtcp: Instant,
+    /// SSRC of the stream towards the upstream (the browser's, relayed; random until then).
+    send_ssrc: u32,
+    /// RTP packets and payload octets sent to the upstream (SR sender info).
+    sent_packets: u64,
+    sent_octets: u64,
+    /// RTP timestamp, clock rate and time of the last packet sent (for the SR's timestamp).
+    last_sent: Option<(u32, u32, Instant)>,
+    /// Middle NTP bits of the upstream's last SR and when it arrived (LSR/DLSR).
+    last_sr: Option<(u32, Instant)>,
+    /// Round trip from the upstream's report blocks.
+    rtt_ms: Option<u32>,
+    /// Fraction of our stream the upstream reports lost (last report block).
+    reported_loss: Option<f32>,
+    /// RTCP reports sent and received.
+    rtcp_sent: u64,
+    rtcp_received: u64,
 }
 
 impl Upstream {
@@ -186,6 +234,14 @@ impl Upstream {
 
     fn destination(&self) -> Option<SocketAddr> {
         self.latched.or(self.signalled)
+    }
+
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        match (self.rtcp_mux, self.rtcp_latched) {
+            (_, Some(addr)) => Some(addr),
+            (true, None) => self.destination(),
+            (false, None) => self.rtcp_signalled,
+        }
     }
 }
 
@@ -211,6 +267,8 @@ struct Session {
     from_upstream: rtp::ReceiveStats,
     dropped: u64,
     rtt_ms: Option<u32>,
+    /// Fraction of our stream the browser reports lost (its RTCP RRs, through str0m).
+    browser_reported_loss: Option<f32>,
     ended: Option<EndReason>,
 }
 
@@ -235,7 +293,21 @@ impl Session {
         let loss_up = self.from_upstream.loss();
         let loss_browser = self.from_browser.loss();
         let jitter = self.from_upstream.jitter_ms();
+        let worst_jitter = jitter.max(self.from_browser.jitter_ms());
         let has_media = self.from_browser.packets + self.from_upstream.packets > 0;
+        let upstream_rtt = self.upstream.as_ref().and_then(|u| u.rtt_ms);
+        // The worst loss either way, measured here or reported by a peer's RTCP.
+        let loss = [
+            loss_up,
+            loss_browser,
+            self.browser_reported_loss.unwrap_or(0.0),
+            self.upstream
+                .as_ref()
+                .and_then(|u| u.reported_loss)
+                .unwrap_or(0.0),
+        ]
+        .into_iter()
+        .fold(0.0f32, f32::max);
         SessionStats {
             packets_from_browser: self.from_browser.packets,
             bytes_from_browser: self.from_browser.bytes,
@@ -246,8 +318,13 @@ impl Session {
             loss_from_upstream: loss_up,
             jitter_ms: jitter,
             rtt_ms: self.rtt_ms,
-            mos: has_media
-                .then(|| rtp::mos_estimate(self.rtt_ms, loss_up.max(loss_browser), jitter)),
+            mos: has_media.then(|| {
+                rtp::mos_estimate(
+                    rtp::mouth_to_ear_ms(self.rtt_ms, upstream_rtt, worst_jitter),
+                    loss,
+                    rtp::CodecImpairment::G711,
+                )
+            }),
             age_secs: now.saturating_duration_since(self.created).as_secs(),
         }
     }
@@ -269,6 +346,72 @@ pub struct Bridge {
     draining: bool,
     /// Datagrams that belonged to no session or were malformed.
     pub unroutable: u64,
+    /// Sessions allocated since start.
+    allocated: u64,
+    /// Sessions ended, by [`EndReason::ALL`] order.
+    ended: [u64; 5],
+    /// What ended sessions carried (live ones are added at read time).
+    ended_totals: Totals,
+    /// Wall clock (NTP) at an instant, for RTCP sender reports; set on first use.
+    ntp_base: Option<(Instant, u64)>,
+}
+
+/// Traffic totals of the node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// RTP packets from browsers.
+    pub packets_from_browser: u64,
+    /// RTP payload bytes from browsers.
+    pub bytes_from_browser: u64,
+    /// RTP packets from upstreams.
+    pub packets_from_upstream: u64,
+    /// RTP payload bytes from upstreams.
+    pub bytes_from_upstream: u64,
+    /// Packets dropped by sessions.
+    pub packets_dropped: u64,
+}
+
+impl Totals {
+    fn add(&mut self, stats: &SessionStats) {
+        self.packets_from_browser += stats.packets_from_browser;
+        self.bytes_from_browser += stats.bytes_from_browser;
+        self.packets_from_upstream += stats.packets_from_upstream;
+        self.bytes_from_upstream += stats.bytes_from_upstream;
+        self.packets_dropped += stats.packets_dropped;
+    }
+}
+
+/// One live session in [`BridgeMetrics`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionMetrics {
+    /// The session.
+    pub id: SessionId,
+    /// Its current stats (as `GET /v1/sessions/{id}/stats` returns them).
+    pub stats: SessionStats,
+    /// Round trip to the upstream from its RTCP receiver reports.
+    pub upstream_rtt_ms: Option<u32>,
+}
+
+/// A snapshot of the bridge's counters for the metrics endpoint, built on request by the media
+/// thread from counters the bridge keeps anyway (nothing is added per packet for it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BridgeMetrics {
+    /// Sessions in progress.
+    pub active: usize,
+    /// Most concurrent sessions.
+    pub capacity: usize,
+    /// Whether new sessions are refused.
+    pub draining: bool,
+    /// Sessions allocated since start.
+    pub allocated: u64,
+    /// Sessions ended since start, in [`EndReason::ALL`] order.
+    pub ended: [u64; 5],
+    /// Traffic of ended and live sessions.
+    pub totals: Totals,
+    /// Datagrams that belonged to no session or were malformed.
+    pub garbage: u64,
+    /// Every live session.
+    pub sessions: Vec<SessionMetrics>,
 }
 
 impl Bridge {
@@ -288,12 +431,60 @@ impl Bridge {
             events: VecDeque::new(),
             draining: false,
             unroutable: 0,
+            allocated: 0,
+            ended: [0; 5],
+            ended_totals: Totals::default(),
+            ntp_base: None,
         }
     }
 
     /// Sessions in progress.
     pub fn active(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// A snapshot of the counters and of every live session (for `/metrics`; allocates, so
+    /// it is called on a scrape, never per packet).
+    pub fn metrics(&self, now: Instant) -> BridgeMetrics {
+        let mut totals = self.ended_totals;
+        let sessions: Vec<SessionMetrics> = self
+            .sessions
+            .iter()
+            .flatten()
+            .map(|s| {
+                let stats = s.stats(now);
+                totals.add(&stats);
+                SessionMetrics {
+                    id: s.id.clone(),
+                    stats,
+                    upstream_rtt_ms: s.upstream.as_ref().and_then(|u| u.rtt_ms),
+                }
+            })
+            .collect();
+        BridgeMetrics {
+            active: self.active(),
+            capacity: self.config.capacity,
+            draining: self.draining,
+            allocated: self.allocated,
+            ended: self.ended,
+            totals,
+            garbage: self.unroutable,
+            sessions,
+        }
+    }
+
+    /// The 64-bit NTP time at `now`: the wall clock read once, then advanced by `now`.
+    fn ntp(&mut self, now: Instant) -> u64 {
+        let (base, base_ntp) = *self.ntp_base.get_or_insert_with(|| {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            (
+                now,
+                ntp_of(unix + Duration::from_secs(NTP_UNIX_OFFSET_SECS)),
+            )
+        });
+        base_ntp.wrapping_add(ntp_of(now.saturating_duration_since(base)))
     }
 
     /// Stops (or resumes) taking new sessions; existing ones continue.
@@ -361,6 +552,19 @@ impl Bridge {
                     to_upstream: [UNMAPPED; 128],
                     to_browser: [UNMAPPED; 128],
                     answered: false,
+                    rtcp_signalled: None,
+                    rtcp_latched: None,
+                    rtcp_mux: false,
+                    next_rtcp: now + RTCP_INTERVAL,
+                    send_ssrc: rand::rng().random(),
+                    sent_packets: 0,
+                    sent_octets: 0,
+                    last_sent: None,
+                    last_sr: None,
+                    rtt_ms: None,
+                    reported_loss: None,
+                    rtcp_sent: 0,
+                    rtcp_received: 0,
                 };
                 // Until the answer: the offered numbers both ways (early media usually uses them).
                 let identity: Vec<(u8, u8)> = offer
@@ -396,6 +600,7 @@ impl Bridge {
             from_upstream: rtp::ReceiveStats::default(),
             dropped: 0,
             rtt_ms: None,
+            browser_reported_loss: None,
             ended: None,
         };
         let slot = match self.free_slots.pop() {
@@ -418,6 +623,7 @@ impl Bridge {
             self.by_port.insert(port, slot);
             self.by_port.insert(port + 1, slot);
         }
+        self.allocated += 1;
         self.drive(slot, now);
         info!(session = %id, call_id = %request.call_id, mode = ?request.mode, "session allocated");
         Ok(AllocateResponse {
@@ -454,6 +660,8 @@ impl Bridge {
         let map = PayloadTypeMap::between(&session.browser_codecs, &answer.codecs);
         upstream.map(map.pairs());
         upstream.signalled = answer.remote;
+        upstream.rtcp_signalled = answer.rtcp;
+        upstream.rtcp_mux = answer.rtcp_mux;
         upstream.answered = true;
         let kept: Vec<PayloadCodec> = session
             .browser_codecs
@@ -558,6 +766,8 @@ impl Bridge {
             self.ports.give_back(port);
         }
         let stats = session.stats(now);
+        self.ended[reason.index()] += 1;
+        self.ended_totals.add(&stats);
         info!(
             session = %session.id,
             call_id = %session.call_id,
@@ -652,9 +862,34 @@ impl Bridge {
         };
         let from_known_peer = upstream.latched.is_none_or(|l| l == source);
         if port != upstream.rtp_port || rtp::is_rtcp(datagram) {
-            // RTCP from the upstream: proof of life; str0m runs the browser leg's own RTCP.
-            if from_known_peer {
-                session.last_activity = now;
+            // RTCP from the upstream: proof of life, and its reports on our stream.
+            let known_ip = upstream.destination().is_none_or(|d| d.ip() == source.ip());
+            let Some(report) = rtcp::parse(datagram, upstream.send_ssrc).filter(|_| known_ip)
+            else {
+                session.dropped += 1;
+                return;
+            };
+            session.last_activity = now;
+            upstream.rtcp_received += 1;
+            if port != upstream.rtp_port && upstream.rtcp_latched.is_none() {
+                upstream.rtcp_latched = Some(source);
+            }
+            if let Some((_, lsr)) = report.sender_report {
+                upstream.last_sr = Some((lsr, now));
+            }
+            if let Some(block) = report.block {
+                upstream.reported_loss = Some(f32::from(block.fraction_lost) / 256.0);
+                let arrival = self.ntp(now);
+                if let Some(rtt) = self
+                    .sessions
+                    .get_mut(slot)
+                    .and_then(Option::as_mut)
+                    .and_then(|s| s.upstream.as_mut())
+                {
+                    if let Some(ms) = rtcp::rtt_ms(arrival, &block) {
+                        rtt.rtt_ms = Some(ms);
+                    }
+                }
             }
             return;
         }
@@ -766,7 +1001,9 @@ impl Bridge {
             .iter()
             .flatten()
             .map(|s| {
+                let rtcp = s.upstream.as_ref().map_or(s.rtc_timeout, |u| u.next_rtcp);
                 s.rtc_timeout
+                    .min(rtcp)
                     .min(s.last_activity + self.config.media_timeout)
             })
             .min()
@@ -782,14 +1019,83 @@ impl Bridge {
                 self.end(slot, now, EndReason::MediaTimeout);
                 continue;
             }
+            let rtcp_due = session
+                .upstream
+                .as_ref()
+                .is_some_and(|u| u.next_rtcp <= now);
             if session.rtc_timeout <= now {
                 if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
                     debug!(session = %session.id, error = %e, "engine timeout failed");
                 }
                 self.drive(slot, now);
             }
+            if rtcp_due {
+                self.send_upstream_rtcp(slot, now);
+            }
         }
     }
+
+    /// Queues an SR (once we have sent RTP to the upstream) or an RR to the upstream's RTCP
+    /// address, from our RTCP port (the RTP port with rtcp-mux), and schedules the next one.
+    fn send_upstream_rtcp(&mut self, slot: usize, now: Instant) {
+        let ntp = self.ntp(now);
+        let rtp_ip = self.config.rtp_ip;
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(upstream) = session.upstream.as_mut() else {
+            return;
+        };
+        upstream.next_rtcp = now + RTCP_INTERVAL;
+        let Some(destination) = upstream.rtcp_destination() else {
+            return;
+        };
+        let sender = upstream.last_sent.map(|(timestamp, clock_rate, at)| {
+            let elapsed = now.saturating_duration_since(at);
+            let ticks = elapsed.as_micros() * u128::from(clock_rate) / 1_000_000;
+            rtcp::SenderInfo {
+                ntp,
+                rtp_timestamp: timestamp.wrapping_add(ticks as u32),
+                packets: upstream.sent_packets as u32,
+                octets: upstream.sent_octets as u32,
+            }
+        });
+        let block = session.from_upstream.report_block().map(|mut block| {
+            if let Some((lsr, at)) = upstream.last_sr {
+                block.lsr = lsr;
+                block.dlsr = ntp_middle_of(now.saturating_duration_since(at));
+            }
+            block
+        });
+        let mut buf = self.outbox.buffer();
+        rtcp::write_report(
+            &mut buf,
+            upstream.send_ssrc,
+            sender.as_ref(),
+            block.as_ref(),
+        );
+        upstream.rtcp_sent += 1;
+        let port = if upstream.rtcp_mux {
+            upstream.rtp_port
+        } else {
+            upstream.rtp_port + 1
+        };
+        self.outbox.queue.push_back(Pending {
+            source: SocketAddr::new(rtp_ip, port),
+            destination,
+            buf,
+        });
+    }
+}
+
+/// A duration as a 64-bit NTP quantity (32.32 fixed point seconds).
+fn ntp_of(d: Duration) -> u64 {
+    (d.as_secs() << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
+}
+
+/// A duration in 1/65536 s (the unit of DLSR), saturating.
+fn ntp_middle_of(d: Duration) -> u32 {
+    u32::try_from(ntp_of(d) >> 16).unwrap_or(u32::MAX)
 }
 
 /// The str0m configuration of a browser leg: ICE-lite, RTP mode (we relay packets, not frames),
@@ -845,6 +1151,9 @@ fn on_event(
             if let Some(rtt) = stats.rtt {
                 session.rtt_ms = u32::try_from(rtt.as_millis()).ok();
             }
+            if let Some(loss) = stats.loss {
+                session.browser_reported_loss = Some(loss.clamp(0.0, 1.0));
+            }
         }
         Event::RtpPacket(packet) => {
             let header = &packet.header;
@@ -899,6 +1208,10 @@ fn on_event(
                         },
                         &packet.payload,
                     );
+                    upstream.send_ssrc = view.ssrc;
+                    upstream.sent_packets += 1;
+                    upstream.sent_octets += packet.payload.len() as u64;
+                    upstream.last_sent = Some((view.timestamp, clock_rate, now));
                     outbox.queue.push_back(Pending {
                         source: SocketAddr::new(rtp_ip, upstream.rtp_port),
                         destination,

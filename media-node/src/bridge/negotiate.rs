@@ -99,6 +99,11 @@ pub struct UpstreamAnswer {
     pub remote: Option<SocketAddr>,
     /// Accepted codecs with the upstream's payload type numbers.
     pub codecs: Vec<PayloadCodec>,
+    /// Where the upstream takes RTCP: `remote` itself with `a=rtcp-mux`, the `a=rtcp`
+    /// port (and address) if given, else the RTP port + 1 (RFC 3550 §11).
+    pub rtcp: Option<SocketAddr>,
+    /// Whether the upstream multiplexes RTCP on its RTP port (`a=rtcp-mux`).
+    pub rtcp_mux: bool,
 }
 
 /// Reads the upstream's answer to an offer of `offered` codecs.
@@ -136,7 +141,32 @@ pub fn upstream_answer(
         Some(port) if !ip.is_unspecified() => Some(SocketAddr::new(ip, port)),
         _ => None,
     };
-    Ok(UpstreamAnswer { remote, codecs })
+    let rtcp_mux = audio.rtcp_mux();
+    let rtcp = remote.and_then(|rtp| {
+        if rtcp_mux {
+            return Some(rtp);
+        }
+        match audio.rtcp() {
+            Some(a) => {
+                let ip = a
+                    .connection
+                    .as_ref()
+                    .and_then(Connection::ip)
+                    .unwrap_or(rtp.ip());
+                Some(SocketAddr::new(ip, a.port))
+            }
+            None => rtp
+                .port()
+                .checked_add(1)
+                .map(|p| SocketAddr::new(rtp.ip(), p)),
+        }
+    });
+    Ok(UpstreamAnswer {
+        remote,
+        codecs,
+        rtcp,
+        rtcp_mux,
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +234,15 @@ mod tests {
                       m=audio 30000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
         let parsed = upstream_answer(answer, &offered).unwrap();
         assert_eq!(parsed.remote, Some("198.51.100.4:30000".parse().unwrap()));
+        assert_eq!(parsed.rtcp, Some("198.51.100.4:30001".parse().unwrap()));
+        assert!(!parsed.rtcp_mux);
+        let with_rtcp = answer.replace("a=rtpmap", "a=rtcp:30011\r\na=rtpmap");
+        let parsed = upstream_answer(&with_rtcp, &offered).unwrap();
+        assert_eq!(parsed.rtcp, Some("198.51.100.4:30011".parse().unwrap()));
+        let muxed = answer.replace("a=rtpmap", "a=rtcp-mux\r\na=rtpmap");
+        let parsed = upstream_answer(&muxed, &offered).unwrap();
+        assert_eq!(parsed.rtcp, parsed.remote);
+        assert!(parsed.rtcp_mux);
         let pts: Vec<u8> = parsed.codecs.iter().map(|c| c.payload_type).collect();
         assert_eq!(pts, [0, 101]);
         let rejected = answer.replace("m=audio 30000", "m=audio 0");

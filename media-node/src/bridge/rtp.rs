@@ -93,6 +93,11 @@ pub struct ReceiveStats {
     /// Jitter in timestamp units, scaled by 16 as RFC 3550 A.8 does.
     jitter_q4: u64,
     clock_rate: u32,
+    /// SSRC of the last packet.
+    ssrc: u32,
+    /// Expected and received packets at the last report block (RFC 3550 A.3).
+    expected_prior: u64,
+    received_prior: u64,
 }
 
 impl ReceiveStats {
@@ -101,6 +106,7 @@ impl ReceiveStats {
     pub fn record(&mut self, view: &RtpView, payload_len: usize, arrival_us: u64, clock_rate: u32) {
         self.packets += 1;
         self.bytes += payload_len as u64;
+        self.ssrc = view.ssrc;
         let seq = u32::from(view.sequence);
         if !self.started {
             self.started = true;
@@ -143,6 +149,34 @@ impl ReceiveStats {
         lost as f32 / expected as f32
     }
 
+    /// The report block about this stream for an SR/RR (RFC 3550 A.3), `lsr`/`dlsr` left 0;
+    /// starts a new interval for the fraction lost. `None` before the first packet.
+    pub fn report_block(&mut self) -> Option<super::rtcp::ReportBlock> {
+        if !self.started {
+            return None;
+        }
+        let expected = u64::from(self.max_seq - self.base_seq) + 1;
+        let lost = i64::try_from(expected).unwrap_or(i64::MAX)
+            - i64::try_from(self.packets).unwrap_or(i64::MAX);
+        let expected_interval = expected.saturating_sub(self.expected_prior);
+        let received_interval = self.packets.saturating_sub(self.received_prior);
+        self.expected_prior = expected;
+        self.received_prior = self.packets;
+        let lost_interval = expected_interval.saturating_sub(received_interval);
+        let fraction_lost = (lost_interval << 8)
+            .checked_div(expected_interval)
+            .map_or(0, |f| u8::try_from(f).unwrap_or(u8::MAX));
+        Some(super::rtcp::ReportBlock {
+            ssrc: self.ssrc,
+            fraction_lost,
+            cumulative_lost: i32::try_from(lost.clamp(-0x80_0000, 0x7f_ffff)).unwrap_or(0),
+            highest_seq: self.max_seq,
+            jitter: u32::try_from(self.jitter_q4 >> 4).unwrap_or(u32::MAX),
+            lsr: 0,
+            dlsr: 0,
+        })
+    }
+
     /// Interarrival jitter in milliseconds.
     pub fn jitter_ms(&self) -> f32 {
         if self.clock_rate == 0 {
@@ -152,20 +186,58 @@ impl ReceiveStats {
     }
 }
 
-/// E-model (ITU-T G.107, simplified as in G.113 for G.711 with packet loss concealment) listening
-/// quality estimate, 1.0-4.5, from one-way delay, loss fraction and jitter.
-pub fn mos_estimate(rtt_ms: Option<u32>, loss: f32, jitter_ms: f32) -> f32 {
-    // Mouth-to-ear delay: half the round trip (20 ms when unknown), a jitter buffer of twice the
-    // jitter, 20 ms of packetisation.
-    let delay = rtt_ms.map_or(20.0, |rtt| rtt as f32 / 2.0) + 2.0 * jitter_ms + 20.0;
-    let id = 0.024 * delay
-        + if delay > 177.3 {
-            0.11 * (delay - 177.3)
-        } else {
-            0.0
-        };
+/// Equipment impairment of a codec for the E-model: `Ie` and the packet-loss robustness `Bpl`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodecImpairment {
+    /// Equipment impairment factor `Ie` (0 for G.711).
+    pub ie: f32,
+    /// Packet-loss robustness factor `Bpl` (random loss).
+    pub bpl: f32,
+}
+
+impl CodecImpairment {
+    /// G.711 (PCMU/PCMA) with packet loss concealment: `Ie = 0`, `Bpl = 25.1` (ITU-T G.113
+    /// Appendix I). G.113 gives narrowband values for G.711 only among the bridge's codecs;
+    /// G.722 and Opus are wideband and conceal loss at least as well, so the bridge uses these
+    /// values for them too (a conservative narrowband stand-in, not a wideband E-model score).
+    pub const G711: Self = Self { ie: 0.0, bpl: 25.1 };
+}
+
+/// One-way (mouth-to-ear) delay estimate in ms for the E-model: half of each measured round
+/// trip (browser leg, and upstream leg when known; 20 ms when neither is known), a jitter
+/// buffer of twice the jitter, and 20 ms of packetisation.
+pub fn mouth_to_ear_ms(
+    browser_rtt_ms: Option<u32>,
+    upstream_rtt_ms: Option<u32>,
+    jitter_ms: f32,
+) -> f32 {
+    let network = match (browser_rtt_ms, upstream_rtt_ms) {
+        (None, None) => 20.0,
+        (a, b) => (a.unwrap_or(0) + b.unwrap_or(0)) as f32 / 2.0,
+    };
+    network + 2.0 * jitter_ms + 20.0
+}
+
+/// Listening-quality estimate (MOS, 1.0-4.5) by the E-model of ITU-T G.107, simplified with
+/// the default values of every other parameter (so `R0 = 93.2`, `Is = 0`, `A = 0`) and the
+/// delay impairment approximation of Cole & Rosenbluth, "Voice over IP performance
+/// monitoring", ACM SIGCOMM CCR 31(2), 2001:
+///
+/// ```text
+/// R      = R0 - Id - Ie_eff                        (G.107: R = R0 - Is - Id - Ie_eff + A)
+/// Id     = 0.024 d + 0.11 (d - 177.3) H(d - 177.3) (Cole & Rosenbluth; d = one-way ms)
+/// Ie_eff = Ie + (95 - Ie) Ppl / (Ppl + Bpl)        (G.107, random loss: BurstR = 1)
+/// MOS    = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R) (G.107 Annex B, for 0 < R < 100)
+/// ```
+///
+/// `delay_ms` is the one-way delay ([`mouth_to_ear_ms`]), `loss` the packet loss fraction
+/// (0.0-1.0), `codec` the codec's `Ie`/`Bpl` ([`CodecImpairment`]). G.711 with no loss and low
+/// delay gives R ≈ 92.4, MOS ≈ 4.4.
+pub fn mos_estimate(delay_ms: f32, loss: f32, codec: CodecImpairment) -> f32 {
+    let d = delay_ms.max(0.0);
+    let id = 0.024 * d + if d > 177.3 { 0.11 * (d - 177.3) } else { 0.0 };
     let ppl = (loss * 100.0).clamp(0.0, 100.0);
-    let ie_eff = 95.0 * ppl / (ppl + 25.1);
+    let ie_eff = codec.ie + (95.0 - codec.ie) * ppl / (ppl + codec.bpl);
     let r = (93.2 - id - ie_eff).clamp(0.0, 100.0);
     let mos = 1.0 + 0.035 * r + 7.0e-6 * r * (r - 60.0) * (100.0 - r);
     mos.clamp(1.0, 4.5)
@@ -265,11 +337,35 @@ mod tests {
     }
 
     #[test]
-    fn mos_falls_with_loss_and_delay() {
-        let clean = mos_estimate(Some(20), 0.0, 1.0);
-        assert!(clean > 4.3, "{clean}");
-        assert!(mos_estimate(Some(20), 0.05, 1.0) < clean);
-        assert!(mos_estimate(Some(600), 0.0, 1.0) < clean);
-        assert!(mos_estimate(None, 1.0, 500.0) >= 1.0);
+    fn mos_of_g711_is_about_4_4_clean_and_lower_with_loss_or_delay() {
+        let g711 = CodecImpairment::G711;
+        let clean = mos_estimate(mouth_to_ear_ms(Some(20), None, 1.0), 0.0, g711);
+        assert!((4.35..=4.45).contains(&clean), "{clean}");
+        let lossy = mos_estimate(mouth_to_ear_ms(Some(20), None, 1.0), 0.05, g711);
+        assert!(lossy < clean - 0.5 && lossy > 3.0, "{lossy}");
+        let late = mos_estimate(400.0, 0.0, g711);
+        assert!(late < clean - 0.5 && late > 2.5, "{late}");
+        assert_eq!(mos_estimate(5_000.0, 1.0, g711), 1.0, "floor");
+        assert!((mouth_to_ear_ms(Some(100), Some(60), 0.0) - 100.0).abs() < 1e-3);
+        assert!((mouth_to_ear_ms(None, None, 5.0) - 50.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn report_block_counts_the_interval_and_the_total() {
+        let mut stats = ReceiveStats::default();
+        assert!(stats.report_block().is_none());
+        for (i, seq) in [10u16, 11, 13, 14].into_iter().enumerate() {
+            let p = packet(0, seq, i as u32 * 160);
+            stats.record(&parse(&p).unwrap(), 3, i as u64 * 20_000, 8000);
+        }
+        let block = stats.report_block().unwrap();
+        assert_eq!(block.ssrc, 0x1234_5678);
+        assert_eq!(block.highest_seq, 14);
+        assert_eq!(block.cumulative_lost, 1);
+        assert_eq!(block.fraction_lost, 51, "1 of 5 = 51/256");
+        let p = packet(0, 15, 5 * 160);
+        stats.record(&parse(&p).unwrap(), 3, 100_000, 8000);
+        let block = stats.report_block().unwrap();
+        assert_eq!((block.fraction_lost, block.cumulative_lost), (0, 1));
     }
 }

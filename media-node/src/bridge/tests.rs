@@ -693,3 +693,222 @@ fn end_all_ends_every_session_with_its_call_id_and_duration() {
     }
     assert_eq!(ended, 2);
 }
+
+/// Allocates a bridge session and applies an upstream PCMU answer with `extra` attributes;
+/// returns the session and the node's RTP port.
+fn bridged(bridge: &mut Bridge, now: Instant, extra: &str) -> (SessionId, u16) {
+    let response = bridge
+        .allocate(
+            now,
+            &request(CHROMIUM_OFFER, Mode::Bridge),
+            &mut Binder::default(),
+        )
+        .unwrap();
+    let id = response.session_id.clone();
+    bridge
+        .apply_answer(
+            now,
+            &ApplyAnswer {
+                session_id: id.clone(),
+                upstream_answer_sdp: upstream_answer_sdp("0", extra),
+            },
+        )
+        .unwrap();
+    (id, port_of(&response.upstream_offer_sdp.unwrap()))
+}
+
+/// The RTCP datagrams the bridge queued: (source port, destination, bytes).
+fn rtcp_sent(bridge: &mut Bridge) -> Vec<(u16, SocketAddr, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(t) = bridge.poll_transmit() {
+        if t.destination.ip() == upstream_addr().ip() && rtp::is_rtcp(t.contents) {
+            out.push((t.source.port(), t.destination, t.contents.to_vec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn upstream_leg_sends_receiver_reports_every_5s_to_the_rtp_port_plus_one() {
+    let mut bridge = Bridge::new(config());
+    let t0 = Instant::now();
+    let (id, port) = bridged(&mut bridge, t0, "");
+    let rtp_dest = SocketAddr::new(config().rtp_ip, port);
+    // Upstream RTP: 1..=10 without 5.
+    for seq in (1..=10u16).filter(|s| *s != 5) {
+        let at = t0 + Duration::from_millis(20 * u64::from(seq));
+        bridge.handle_receive(
+            at,
+            upstream_addr(),
+            rtp_dest,
+            &rtp_packet(0, seq, 160 * u32::from(seq), b"pcmu"),
+        );
+    }
+    let _ = rtcp_sent(&mut bridge);
+    assert!(bridge.poll_timeout().unwrap() <= t0 + RTCP_INTERVAL);
+    bridge.handle_timeout(t0 + Duration::from_secs(4));
+    assert!(rtcp_sent(&mut bridge).is_empty(), "not yet");
+
+    let t1 = t0 + RTCP_INTERVAL;
+    bridge.handle_timeout(t1);
+    let sent = rtcp_sent(&mut bridge);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (source_port, destination, bytes) = &sent[0];
+    assert_eq!(*source_port, port + 1);
+    assert_eq!(*destination, "198.51.100.4:30001".parse().unwrap());
+    assert_eq!(bytes[1], rtcp::RR, "nothing sent to the upstream yet: RR");
+    let block = rtcp::parse(bytes, 0xabcd).unwrap().block.unwrap();
+    assert_eq!(block.highest_seq, 10);
+    assert_eq!(block.cumulative_lost, 1);
+    assert_eq!(block.fraction_lost, 25, "1 of 10");
+    assert_eq!(block.lsr, 0, "no SR from the upstream yet");
+
+    // The next one 5 s later; RTCP counts as activity, so the session lives on.
+    assert!(bridge.poll_timeout().unwrap() <= t1 + RTCP_INTERVAL);
+    bridge.handle_timeout(t1 + RTCP_INTERVAL);
+    assert_eq!(rtcp_sent(&mut bridge).len(), 1);
+    assert!(bridge.stats(t1, &id).is_ok());
+}
+
+#[test]
+fn upstream_sender_reports_give_rtt_loss_and_lsr_dlsr_on_virtual_time() {
+    let mut bridge = Bridge::new(config());
+    let t0 = Instant::now();
+    let (id, port) = bridged(&mut bridge, t0, "");
+    let rtcp_port = SocketAddr::new(config().rtp_ip, port + 1);
+    let upstream_rtcp: SocketAddr = "198.51.100.4:30001".parse().unwrap();
+    // As if the bridge had relayed 50 packets of the browser's stream 0x5151 to the upstream.
+    {
+        let slot = bridge.by_id[&id];
+        let up = bridge.sessions[slot]
+            .as_mut()
+            .unwrap()
+            .upstream
+            .as_mut()
+            .unwrap();
+        up.send_ssrc = 0x5151;
+        up.sent_packets = 50;
+        up.sent_octets = 8000;
+        up.last_sent = Some((1000, 8000, t0));
+    }
+    let t1 = t0 + RTCP_INTERVAL;
+    bridge.handle_timeout(t1);
+    let sent = rtcp_sent(&mut bridge);
+    assert_eq!(sent.len(), 1);
+    let sr = &sent[0].2;
+    assert_eq!(sr[1], rtcp::SR);
+    assert_eq!(&sr[4..8], &0x5151u32.to_be_bytes());
+    let our_ntp = u64::from_be_bytes(sr[8..16].try_into().unwrap());
+    assert_eq!(our_ntp, bridge.ntp(t1));
+    let rtp_ts = u32::from_be_bytes(sr[16..20].try_into().unwrap());
+    assert_eq!(
+        rtp_ts,
+        1000 + 5 * 8000,
+        "advanced by the clock rate since the last packet"
+    );
+    assert_eq!(u32::from_be_bytes(sr[20..24].try_into().unwrap()), 50);
+
+    // The upstream answers 300 ms later with its own SR, having held ours 200 ms: RTT 100 ms.
+    let mut reply = Vec::new();
+    let their_ntp: u64 = 0x1111_2222_3333_4444;
+    rtcp::write_report(
+        &mut reply,
+        0x7777,
+        Some(&rtcp::SenderInfo {
+            ntp: their_ntp,
+            ..rtcp::SenderInfo::default()
+        }),
+        Some(&rtcp::ReportBlock {
+            ssrc: 0x5151,
+            fraction_lost: 64,
+            lsr: rtcp::ntp_middle(our_ntp),
+            dlsr: 13_107, // 0.2 s
+            ..rtcp::ReportBlock::default()
+        }),
+    );
+    let t2 = t1 + Duration::from_millis(300);
+    bridge.handle_receive(t2, upstream_rtcp, rtcp_port, &reply);
+    let metrics = bridge.metrics(t2);
+    let session = &metrics.sessions[0];
+    let rtt = session.upstream_rtt_ms.unwrap();
+    assert!((99..=101).contains(&rtt), "{rtt}");
+    assert!(session.stats.mos.is_none(), "no RTP yet, no MOS");
+    let slot = bridge.by_id[&id];
+    let up = bridge.sessions[slot]
+        .as_ref()
+        .unwrap()
+        .upstream
+        .as_ref()
+        .unwrap();
+    assert_eq!(up.reported_loss, Some(0.25));
+    assert_eq!(up.rtcp_latched, Some(upstream_rtcp));
+
+    // Our next report echoes their SR: LSR = middle bits, DLSR = 4.7 s.
+    let upstream_rtp = SocketAddr::new(config().rtp_ip, port);
+    bridge.handle_receive(
+        t2,
+        upstream_addr(),
+        upstream_rtp,
+        &rtp_packet(0, 1, 160, b"x"),
+    );
+    bridge.handle_timeout(t1 + RTCP_INTERVAL);
+    let sent = rtcp_sent(&mut bridge);
+    assert_eq!(sent.len(), 1);
+    let block = rtcp::parse(&sent[0].2, 0xabcd).unwrap().block.unwrap();
+    assert_eq!(block.lsr, rtcp::ntp_middle(their_ntp));
+    let dlsr_ms = u64::from(block.dlsr) * 1000 / 65_536;
+    assert!((4_699..=4_700).contains(&dlsr_ms), "{dlsr_ms}");
+    // With media, the MOS counts the upstream round trip and the reported 25 % loss.
+    let stats = bridge.stats(t2, &id).unwrap();
+    let mos = stats.mos.unwrap();
+    assert!(mos < 3.0, "{mos}");
+    // Garbage on the RTCP port is dropped, not parsed.
+    bridge.handle_receive(t2, upstream_rtcp, rtcp_port, &[0x80, 201, 0, 9, 1, 2, 3, 4]);
+    assert_eq!(
+        bridge.stats(t2, &id).unwrap().packets_dropped,
+        stats.packets_dropped + 1
+    );
+}
+
+#[test]
+fn upstream_rtcp_goes_to_a_rtcp_or_the_rtp_port_with_rtcp_mux() {
+    let t0 = Instant::now();
+    let mut bridge = Bridge::new(config());
+    let (_, port) = bridged(&mut bridge, t0, "a=rtcp:30011\r\n");
+    bridge.handle_timeout(t0 + RTCP_INTERVAL);
+    let sent = rtcp_sent(&mut bridge);
+    assert_eq!(sent[0].0, port + 1);
+    assert_eq!(sent[0].1, "198.51.100.4:30011".parse().unwrap());
+
+    let mut bridge = Bridge::new(config());
+    let (_, port) = bridged(&mut bridge, t0, "a=rtcp-mux\r\n");
+    bridge.handle_timeout(t0 + RTCP_INTERVAL);
+    let sent = rtcp_sent(&mut bridge);
+    assert_eq!(sent[0].0, port, "muxed: from the RTP port");
+    assert_eq!(sent[0].1, upstream_addr());
+}
+
+#[test]
+fn metrics_count_allocations_ends_by_reason_and_traffic_of_ended_sessions() {
+    let mut bridge = Bridge::new(config());
+    let t0 = Instant::now();
+    let (id, port) = bridged(&mut bridge, t0, "");
+    let rtp_dest = SocketAddr::new(config().rtp_ip, port);
+    bridge.handle_receive(
+        t0,
+        upstream_addr(),
+        rtp_dest,
+        &rtp_packet(0, 1, 160, b"abcd"),
+    );
+    let (_, _) = bridged(&mut bridge, t0, "");
+    let live = bridge.metrics(t0);
+    assert_eq!((live.active, live.allocated, live.capacity), (2, 2, 10));
+    assert_eq!(live.totals.packets_from_upstream, 1);
+    assert_eq!(live.totals.bytes_from_upstream, 4);
+    bridge.release(t0, &id).unwrap();
+    let after = bridge.metrics(t0);
+    assert_eq!(after.active, 1);
+    assert_eq!(after.ended[EndReason::Released.index()], 1);
+    assert_eq!(after.totals, live.totals, "ended sessions still count");
+    assert_eq!(after.sessions.len(), 1);
+}
