@@ -6,6 +6,8 @@
 //! | `POST /v1/sessions`               | `AllocateRequest`| `AllocateResponse`     |
 //! | `POST /v1/sessions/{id}/answer`   | `ApplyAnswer`    | `ApplyAnswerResponse`  |
 //! | `POST /v1/sessions/{id}/renegotiate` | `Renegotiate` | `RenegotiateResponse`  |
+//! | `POST /v1/sessions/inbound`       | `AllocateInbound`| `AllocateInboundResponse` |
+//! | `POST /v1/sessions/{id}/browser-answer` | `ApplyBrowserAnswer` | `ApplyBrowserAnswerResponse` |
 //! | `DELETE /v1/sessions/{id}`        | none             | `SessionStats` (final) |
 //! | `GET /v1/sessions/{id}/stats`     | none             | `SessionStats`         |
 //!
@@ -123,7 +125,8 @@ mod api {
     use http_body_util::{BodyExt, Full, Limited};
     use shared::control::auth::{RequestAuth, Verifier};
     use shared::control::{
-        self, ApplyAnswer, ControlError, Release, Renegotiate, SessionId, CONTENT_TYPE, MAX_BODY,
+        self, AllocateInbound, ApplyAnswer, ApplyBrowserAnswer, ControlError, Release, Renegotiate,
+        SessionId, CONTENT_TYPE, MAX_BODY,
     };
 
     use super::Body;
@@ -179,6 +182,8 @@ mod api {
 
     enum Route {
         Allocate,
+        AllocateInbound,
+        BrowserAnswer(SessionId),
         Answer(SessionId),
         Renegotiate(SessionId),
         Release(SessionId),
@@ -198,6 +203,11 @@ mod api {
         Some(Ok(match (method, rest.is_empty(), parts.as_slice()) {
             (&Method::POST, true, []) => Route::Allocate,
             (_, true, []) => return bad("/v1/sessions accepts POST"),
+            (&Method::POST, _, ["inbound"]) => Route::AllocateInbound,
+            (&Method::POST, _, [segment, "browser-answer"]) => match id(segment) {
+                Some(id) => Route::BrowserAnswer(id),
+                None => return Some(Err(ControlError::UnknownSession)),
+            },
             (&Method::DELETE, _, [segment]) => match id(segment) {
                 Some(id) => Route::Release(id),
                 None => return Some(Err(ControlError::UnknownSession)),
@@ -280,6 +290,16 @@ mod api {
                 .and_then(|a| same_session(&id, &a.session_id).map(|()| a))
             {
                 Ok(request) => ok(media.call(|r| Command::Answer(request, r)).await),
+                Err(e) => error(&e),
+            },
+            Route::AllocateInbound => match control::decode::<AllocateInbound>(&body) {
+                Ok(request) => ok(media.call(|r| Command::AllocateInbound(request, r)).await),
+                Err(e) => error(&e),
+            },
+            Route::BrowserAnswer(id) => match control::decode::<ApplyBrowserAnswer>(&body)
+                .and_then(|a| same_session(&id, &a.session_id).map(|()| a))
+            {
+                Ok(request) => ok(media.call(|r| Command::BrowserAnswer(request, r)).await),
                 Err(e) => error(&e),
             },
             Route::Renegotiate(id) => match control::decode::<Renegotiate>(&body)

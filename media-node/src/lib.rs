@@ -40,7 +40,12 @@
 //!   `media_timeout_secs` is released; garbage on any port is counted and dropped.
 //! - **Control API** in [`control`]: `POST /v1/sessions`, `POST /v1/sessions/{id}/answer`,
 //!   `POST /v1/sessions/{id}/renegotiate`, `DELETE /v1/sessions/{id}`,
-//!   `GET /v1/sessions/{id}/stats`, postcard bodies from `shared::control`, HMAC-SHA256 signed
+//!   `GET /v1/sessions/{id}/stats`, and for calls from the upstream
+//!   `POST /v1/sessions/inbound` (the upstream's RTP/AVP offer in, a WebRTC offer for the
+//!   browser out: str0m as an ICE-lite offerer with `setup:actpass`, which Chromium answers
+//!   with `setup:active`) and `POST /v1/sessions/{id}/browser-answer` (the browser's answer
+//!   in, the RTP/AVP answer for the upstream out, in the upstream's payload type numbers),
+//!   postcard bodies from `shared::control`, HMAC-SHA256 signed
 //!   with the fleet secret (±30 s, replay cache). Plain HTTP: fine on loopback; HTTPS (rustls)
 //!   for a non-loopback control address is a later step. While draining, allocations get
 //!   503 `Draining` and the API keeps serving until the last call ends.

@@ -15,7 +15,8 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use shared::control::report::CallRecord;
 use shared::control::{
-    AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, ControlError, Renegotiate,
+    AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
+    ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, ControlError, Renegotiate,
     RenegotiateResponse, SessionId, SessionStats,
 };
 use tokio::sync::oneshot;
@@ -80,6 +81,10 @@ pub enum Command {
     Allocate(AllocateRequest, Reply<AllocateResponse>),
     /// [`Bridge::apply_answer`].
     Answer(ApplyAnswer, Reply<ApplyAnswerResponse>),
+    /// [`Bridge::allocate_inbound`].
+    AllocateInbound(AllocateInbound, Reply<AllocateInboundResponse>),
+    /// [`Bridge::apply_browser_answer`].
+    BrowserAnswer(ApplyBrowserAnswer, Reply<ApplyBrowserAnswerResponse>),
     /// [`Bridge::renegotiate`].
     Renegotiate(Renegotiate, Reply<RenegotiateResponse>),
     /// [`Bridge::release`].
@@ -338,6 +343,15 @@ impl Shell {
             }
             Command::Answer(request, reply) => {
                 let _ = reply.send(self.bridge.apply_answer(now, &request));
+            }
+            Command::AllocateInbound(request, reply) => {
+                let result = self
+                    .bridge
+                    .allocate_inbound(now, &request, &mut self.sockets);
+                let _ = reply.send(result);
+            }
+            Command::BrowserAnswer(request, reply) => {
+                let _ = reply.send(self.bridge.apply_browser_answer(now, &request));
             }
             Command::Renegotiate(request, reply) => {
                 let _ = reply.send(self.bridge.renegotiate(now, &request));

@@ -1,7 +1,8 @@
 //! The real binary's control API: an echo allocation answers a Chromium offer as an ICE-lite
 //! DTLS-SRTP endpoint on the media port; a bridge allocation offers plain RTP/AVP on a port of
 //! the range; unsigned, wrongly signed and replayed requests are refused; released sessions are
-//! gone.
+//! gone; an inbound call (the upstream's RTP/AVP offer first) gets an ICE-lite WebRTC offer for
+//! the browser and, once the browser answered, a plain RTP/AVP answer for the upstream.
 
 mod common;
 
@@ -12,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{media_node, Running};
 use shared::control::auth::sign_request;
 use shared::control::{
-    decode, encode, AllocateRequest, AllocateResponse, ControlError, Mode, SessionStats,
-    CONTENT_TYPE,
+    decode, encode, AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse,
+    ApplyBrowserAnswer, ApplyBrowserAnswerResponse, ControlError, Mode, SessionStats, CONTENT_TYPE,
 };
-use shared::sdp::{Connection, Proto, SessionDescription, Setup};
+use shared::sdp::{offered_codecs, Connection, Proto, SessionDescription, Setup};
 
 const SECRET: &str = "integration-test-fleet-secret";
 const OFFER: &str = include_str!("data/chromium156_audio_offer.sdp");
@@ -252,4 +253,137 @@ fn unsigned_forged_and_replayed_requests_are_refused() {
         ControlError::BadSdp { .. }
     ));
     assert_eq!(http(&node, "GET", "/healthz", &[], b"").0, 200);
+}
+
+/// sipp 3.6.1's built-in UAC SDP (`shared/conformance/sdp/sipp361_uac_builtin_template.sdp`)
+/// filled in, plus PCMA and telephone-event as a carrier would offer them.
+const SIPP_OFFER: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n\
+    c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 8 96\r\na=rtpmap:0 PCMU/8000\r\n\
+    a=rtpmap:8 PCMA/8000\r\na=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\n";
+
+/// What a browser answers to `offer`: a str0m peer (full ICE, PCMU/opus and telephone-event,
+/// as Chromium has them).
+fn browser_answer(offer: &str) -> String {
+    use str0m::format::{Codec, FormatParams};
+    use str0m::media::{Frequency, Pt};
+    let mut config = str0m::Rtc::builder()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_pcmu(true, false);
+    config.codec_config().add_config(
+        Pt::from(126),
+        None,
+        Codec::Tele,
+        Frequency::EIGHT_KHZ,
+        None,
+        FormatParams::default(),
+    );
+    let mut rtc = config.build(std::time::Instant::now());
+    rtc.add_local_candidate(
+        str0m::Candidate::host("127.0.0.1:50000".parse().unwrap(), "udp").unwrap(),
+    );
+    rtc.sdp_api()
+        .accept_offer(str0m::change::SdpOffer::from_sdp_string(offer).unwrap())
+        .unwrap()
+        .to_sdp_string()
+}
+
+#[test]
+fn inbound_call_offers_ice_lite_webrtc_to_the_browser_and_answers_the_upstream_with_rtp_avp() {
+    let node = start();
+    let body = encode(&AllocateInbound {
+        call_id: "it-inbound".into(),
+        upstream_offer_sdp: SIPP_OFFER.into(),
+    });
+    let (status, body, _) = signed(&node, "POST", "/v1/sessions/inbound", &body);
+    assert_eq!(status, 200, "{:?}", decode::<ControlError>(&body));
+    let response: AllocateInboundResponse = decode(&body).unwrap();
+    eprintln!("browser offer:\n{}", response.browser_offer_sdp);
+    let offer: SessionDescription = response.browser_offer_sdp.parse().unwrap();
+    let audio = &offer.media[0];
+    assert!(offer.ice_lite() || audio.ice_lite());
+    assert_eq!(offer.setup_for(audio), Some(Setup::Actpass));
+    let fingerprints = offer.fingerprints_for(audio);
+    assert_eq!(fingerprints.len(), 1);
+    assert_eq!(fingerprints[0].hash_function, "sha-256");
+    assert!(offer.ice_ufrag_for(audio).is_some() && offer.ice_pwd_for(audio).is_some());
+    let candidates: Vec<_> = audio.candidates().collect();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0].socket_addr(), Some(node.media));
+    assert_eq!(audio.media.proto, Proto::UdpTlsRtpSavpf);
+    assert!(audio.rtcp_mux());
+    assert!(audio.mid().is_some());
+    let codecs: Vec<String> = offered_codecs(audio)
+        .iter()
+        .map(|c| c.codec.to_string())
+        .collect();
+    assert_eq!(codecs, ["PCMU/8000", "PCMA/8000", "telephone-event/8000"]);
+
+    // The browser answers PCMU and telephone-event (under the node's number).
+    let answer = browser_answer(&response.browser_offer_sdp);
+    eprintln!("browser answer:\n{answer}");
+    let path = format!("/v1/sessions/{}/browser-answer", response.session_id);
+    let body = encode(&ApplyBrowserAnswer {
+        session_id: response.session_id.clone(),
+        browser_answer_sdp: answer,
+    });
+    let (status, body, _) = signed(&node, "POST", &path, &body);
+    assert_eq!(status, 200, "{:?}", decode::<ControlError>(&body));
+    let applied: ApplyBrowserAnswerResponse = decode(&body).unwrap();
+    eprintln!("upstream answer:\n{}", applied.upstream_answer_sdp);
+    let answer: SessionDescription = applied.upstream_answer_sdp.parse().unwrap();
+    let audio = &answer.media[0];
+    assert_eq!(audio.media.proto, Proto::RtpAvp);
+    assert_eq!(
+        answer.connection_for(audio).and_then(Connection::ip),
+        Some("127.0.0.1".parse().unwrap())
+    );
+    let port = audio.port().unwrap();
+    assert!(
+        (RTP_MIN..=RTP_MAX).contains(&port) && port.is_multiple_of(2),
+        "{port}"
+    );
+    assert!(
+        UdpSocket::bind(("127.0.0.1", port)).is_err(),
+        "RTP port {port} not bound"
+    );
+    let codecs: Vec<(u8, String)> = offered_codecs(audio)
+        .iter()
+        .map(|c| (c.payload_type, c.codec.to_string()))
+        .collect();
+    assert_eq!(
+        codecs,
+        [(0, "PCMU/8000".into()), (96, "telephone-event/8000".into())],
+        "telephone-event with the upstream's number"
+    );
+    assert!(audio.ice_ufrag().is_none() && audio.fingerprints().next().is_none());
+
+    // Errors: a second answer, an unknown session, a non-RTP/AVP offer.
+    let body = encode(&ApplyBrowserAnswer {
+        session_id: response.session_id.clone(),
+        browser_answer_sdp: "v=0\r\n".into(),
+    });
+    let (status, _, _) = signed(&node, "POST", &path, &body);
+    assert_eq!(status, 400);
+    let body = encode(&ApplyBrowserAnswer {
+        session_id: shared::control::SessionId::new("unknown"),
+        browser_answer_sdp: "v=0\r\n".into(),
+    });
+    let (status, reply, _) = signed(&node, "POST", "/v1/sessions/unknown/browser-answer", &body);
+    assert_eq!(status, 404);
+    assert_eq!(
+        decode::<ControlError>(&reply).unwrap(),
+        ControlError::UnknownSession
+    );
+    let body = encode(&AllocateInbound {
+        call_id: "x".into(),
+        upstream_offer_sdp: SIPP_OFFER.replace("RTP/AVP", "RTP/SAVP"),
+    });
+    let (status, reply, _) = signed(&node, "POST", "/v1/sessions/inbound", &body);
+    assert_eq!(status, 400);
+    assert!(matches!(
+        decode::<ControlError>(&reply).unwrap(),
+        ControlError::BadSdp { .. }
+    ));
 }

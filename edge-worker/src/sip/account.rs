@@ -7,7 +7,7 @@ use std::rc::Rc;
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::StreamExt;
 use shared::proxy::{
-    AccountConfig, AccountCore, BridgeOffer, Event, Output, RegistrationMode, StoredBinding,
+    AccountConfig, AccountCore, BridgeBrowserOffer, BridgeOffer, Event, Output, RegistrationMode, StoredBinding,
     StoredCredentials,
 };
 use shared::sip::{Framed, SipMessage, StreamFramer};
@@ -24,6 +24,7 @@ use crate::accounts::AccountStore;
 use crate::media::{self, MediaError};
 use crate::tenants::TenantStore;
 use shared::control::{
+    AllocateInbound, AllocateInboundResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse,
     AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, Mode, Renegotiate,
     RenegotiateResponse, SessionId, SessionStats,
 };
@@ -388,15 +389,28 @@ impl Inner {
                 Self::answer(this, Event::BridgeRenegotiated { id, result });
                 Ok(())
             }
-            Output::BridgeOfferFromUpstream { id, .. } => {
-                // Media nodes allocate from a browser's offer; an upstream-first (offer from the
-                // carrier) allocation is not in their API yet.
-                let result = Err((488, "Incoming Bridged Calls Not Supported Yet".to_owned()));
+            Output::BridgeOfferFromUpstream { id, call_id, upstream_offer } => {
+                let result = match Self::allocate_inbound(this, &call_id, upstream_offer).await {
+                    Ok(resp) => Ok(BridgeBrowserOffer {
+                        session: resp.session_id.to_string(),
+                        browser_offer: resp.browser_offer_sdp,
+                    }),
+                    Err(e) => {
+                        worker::console_warn!("no media bridge for an incoming call: {e}");
+                        Err(e.sip_status())
+                    }
+                };
                 Self::answer(this, Event::BridgeReadyFromUpstream { id, result });
                 Ok(())
             }
-            Output::BridgeAnswerFromBrowser { id, .. } => {
-                let result = Err((488, "Incoming Bridged Calls Not Supported Yet".to_owned()));
+            Output::BridgeAnswerFromBrowser { id, session, browser_answer } => {
+                let body = ApplyBrowserAnswer {
+                    session_id: SessionId::new(session.clone()),
+                    browser_answer_sdp: browser_answer,
+                };
+                let result: std::result::Result<ApplyBrowserAnswerResponse, MediaError> =
+                    Self::session_call(this, &session, HttpMethod::Post, "/browser-answer", Some(&body)).await;
+                let result = result.map(|r| r.upstream_answer_sdp).map_err(|e| e.sip_status());
                 Self::answer(this, Event::BridgeAnsweredForUpstream { id, result });
                 Ok(())
             }
@@ -434,6 +448,23 @@ impl Inner {
         this.sessions
             .borrow_mut()
             .insert(resp.session_id.to_string(), node.control_url);
+        Ok(resp)
+    }
+
+    /// Allocates a session for a call from the upstream (its plain RTP offer first).
+    async fn allocate_inbound(
+        this: &Rc<Self>,
+        call_id: &str,
+        upstream_offer: String,
+    ) -> std::result::Result<AllocateInboundResponse, MediaError> {
+        let node = crate::fleet::pick(&this.env, None)
+            .await?
+            .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
+        let request = AllocateInbound { call_id: call_id.to_owned(), upstream_offer_sdp: upstream_offer };
+        let resp: AllocateInboundResponse =
+            media::call(&this.env, &node.control_url, HttpMethod::Post, "/v1/sessions/inbound", Some(&request))
+                .await?;
+        this.sessions.borrow_mut().insert(resp.session_id.to_string(), node.control_url);
         Ok(resp)
     }
 

@@ -15,6 +15,10 @@
 //!
 //! Control calls ([`Bridge::allocate`], [`Bridge::apply_answer`], [`Bridge::renegotiate`],
 //! [`Bridge::release`], [`Bridge::stats`]) take and return the `shared::control` messages.
+//! Calls from the upstream start the other way round: [`Bridge::allocate_inbound`] takes the
+//! upstream's RTP/AVP offer and makes str0m offer to the browser (ICE-lite, `setup:actpass`),
+//! [`Bridge::apply_browser_answer`] takes the browser's answer and returns the upstream's
+//! answer; from then on the session relays exactly like one the browser offered.
 //!
 //! Per packet the core takes no lock and spawns nothing; relayed packets are written into
 //! recycled buffers. str0m itself copies each browser-leg packet once (its RTP-mode payload is
@@ -33,12 +37,14 @@ use std::time::{Duration, Instant};
 use rand::distr::{Alphanumeric, SampleString as _};
 use rand::Rng as _;
 use shared::control::{
-    AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, ControlError, Mode,
+    AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
+    ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, ControlError, Mode,
     Renegotiate, RenegotiateResponse, SessionId, SessionStats,
 };
-use shared::sdp::{PayloadCodec, PayloadTypeMap, SessionDescription};
-use str0m::change::SdpOffer;
+use shared::sdp::{offered_codecs, Codec, PayloadCodec, PayloadTypeMap, SessionDescription};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::FormatParams;
+use str0m::media::{Direction, MediaKind};
 use str0m::media::{Frequency, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
@@ -46,7 +52,10 @@ use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use tracing::{debug, info};
 
 use crate::demux::{self, PacketKind};
-pub use negotiate::{browser_offer, upstream_answer, upstream_offer, BrowserOffer, UpstreamAnswer};
+pub use negotiate::{
+    browser_answer_payload_types, browser_offer, upstream_answer, upstream_inbound_answer,
+    upstream_inbound_offer, upstream_offer, BrowserOffer, UpstreamAnswer, UpstreamOffer,
+};
 pub use ports::{PortBinder, PortPool};
 
 /// Payload type table entry meaning "not mapped".
@@ -223,6 +232,31 @@ struct Upstream {
 }
 
 impl Upstream {
+    fn new(rtp_port: u16, offered: Vec<PayloadCodec>, now: Instant) -> Self {
+        Self {
+            rtp_port,
+            offered,
+            signalled: None,
+            latched: None,
+            to_upstream: [UNMAPPED; 128],
+            to_browser: [UNMAPPED; 128],
+            answered: false,
+            rtcp_signalled: None,
+            rtcp_latched: None,
+            rtcp_mux: false,
+            next_rtcp: now + RTCP_INTERVAL,
+            send_ssrc: rand::rng().random(),
+            sent_packets: 0,
+            sent_octets: 0,
+            last_sent: None,
+            last_sr: None,
+            rtt_ms: None,
+            reported_loss: None,
+            rtcp_sent: 0,
+            rtcp_received: 0,
+        }
+    }
+
     fn map(&mut self, pairs: &[(u8, u8)]) {
         self.to_upstream = [UNMAPPED; 128];
         self.to_browser = [UNMAPPED; 128];
@@ -258,6 +292,10 @@ struct Session {
     generated_answer: String,
     browser_addrs: Vec<SocketAddr>,
     upstream: Option<Upstream>,
+    /// Inbound call: the node's offer to the browser, until its answer arrives.
+    pending_offer: Option<SdpPendingOffer>,
+    /// Inbound call: the upstream made the offer (the node answers it, never the reverse).
+    inbound: bool,
     created: Instant,
     last_activity: Instant,
     rtc_timeout: Instant,
@@ -544,28 +582,7 @@ impl Bridge {
                     session_version,
                     1,
                 );
-                let mut leg = Upstream {
-                    rtp_port,
-                    offered: offer.codecs.clone(),
-                    signalled: None,
-                    latched: None,
-                    to_upstream: [UNMAPPED; 128],
-                    to_browser: [UNMAPPED; 128],
-                    answered: false,
-                    rtcp_signalled: None,
-                    rtcp_latched: None,
-                    rtcp_mux: false,
-                    next_rtcp: now + RTCP_INTERVAL,
-                    send_ssrc: rand::rng().random(),
-                    sent_packets: 0,
-                    sent_octets: 0,
-                    last_sent: None,
-                    last_sr: None,
-                    rtt_ms: None,
-                    reported_loss: None,
-                    rtcp_sent: 0,
-                    rtcp_received: 0,
-                };
+                let mut leg = Upstream::new(rtp_port, offer.codecs.clone(), now);
                 // Until the answer: the offered numbers both ways (early media usually uses them).
                 let identity: Vec<(u8, u8)> = offer
                     .codecs
@@ -592,6 +609,8 @@ impl Bridge {
             generated_answer,
             browser_addrs: Vec::new(),
             upstream,
+            pending_offer: None,
+            inbound: false,
             created: now,
             last_activity: now,
             rtc_timeout: now,
@@ -603,6 +622,22 @@ impl Bridge {
             browser_reported_loss: None,
             ended: None,
         };
+        let slot = self.insert(session);
+        self.allocated += 1;
+        self.drive(slot, now);
+        info!(session = %id, call_id = %request.call_id, mode = ?request.mode, "session allocated");
+        Ok(AllocateResponse {
+            session_id: id,
+            browser_answer_sdp,
+            upstream_offer_sdp,
+        })
+    }
+
+    /// Puts a new session in a free slot and indexes it by id, ufrag and upstream ports.
+    fn insert(&mut self, session: Session) -> usize {
+        let id = session.id.clone();
+        let ufrag = session.ufrag.clone();
+        let port = session.upstream.as_ref().map(|u| u.rtp_port);
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.sessions[slot] = Some(session);
@@ -613,23 +648,179 @@ impl Bridge {
                 self.sessions.len() - 1
             }
         };
-        self.by_id.insert(id.clone(), slot);
+        self.by_id.insert(id, slot);
         self.by_ufrag.insert(ufrag, slot);
-        if let Some(port) = self.sessions[slot]
-            .as_ref()
-            .and_then(|s| s.upstream.as_ref())
-            .map(|u| u.rtp_port)
-        {
+        if let Some(port) = port {
             self.by_port.insert(port, slot);
             self.by_port.insert(port + 1, slot);
         }
+        slot
+    }
+
+    /// A local ICE ufrag no session uses, and a password.
+    fn fresh_credentials(&self) -> IceCreds {
+        let ufrag = loop {
+            let candidate = Alphanumeric.sample_string(&mut rand::rng(), 8);
+            if !self.by_ufrag.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        IceCreds {
+            ufrag,
+            pass: Alphanumeric.sample_string(&mut rand::rng(), 24),
+        }
+    }
+
+    /// Creates a session for a call from the upstream: binds an upstream port pair through
+    /// `binder` (symmetric RTP, latched as for any bridge session) and makes the WebRTC offer
+    /// for the browser (str0m as the offerer: ICE-lite, `setup:actpass`, rtcp-mux, one host
+    /// candidate on the media port, the upstream's relayable codecs and telephone-event).
+    pub fn allocate_inbound(
+        &mut self,
+        now: Instant,
+        request: &AllocateInbound,
+        binder: &mut dyn PortBinder,
+    ) -> Result<AllocateInboundResponse, ControlError> {
+        if self.draining {
+            return Err(ControlError::Draining);
+        }
+        if self.active() >= self.config.capacity {
+            return Err(ControlError::NoFreePort);
+        }
+        let offer = negotiate::upstream_inbound_offer(&request.upstream_offer_sdp)?;
+        let credentials = self.fresh_credentials();
+        let ufrag = credentials.ufrag.clone();
+        let codecs: Vec<Codec> = offer.codecs.iter().map(|c| c.codec.clone()).collect();
+        let mut rtc = webrtc_config_for(credentials, &codecs).build(now);
+        let candidate = Candidate::host(self.config.media_addr, "udp")
+            .map_err(|e| ControlError::bad_sdp(format!("local candidate: {e}")))?;
+        rtc.add_local_candidate(candidate);
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (sdp_offer, pending) = change
+            .apply()
+            .ok_or_else(|| ControlError::bad_sdp("no browser offer could be made"))?;
+        let browser_offer_sdp = sdp_offer.to_sdp_string();
+        let parsed: SessionDescription = browser_offer_sdp.parse().map_err(|e| {
+            ControlError::bad_sdp(format!("cannot re-read the generated offer: {e}"))
+        })?;
+        let browser_codecs = parsed.media.first().map(offered_codecs).unwrap_or_default();
+        let map = PayloadTypeMap::between(&browser_codecs, &offer.codecs);
+        if map.is_empty() {
+            return Err(ControlError::bad_sdp(
+                "the browser offer has none of the upstream's codecs",
+            ));
+        }
+
+        let rtp_port = self.ports.take(binder).ok_or(ControlError::NoFreePort)?;
+        let mut upstream = Upstream::new(rtp_port, offer.codecs, now);
+        upstream.signalled = offer.remote;
+        upstream.rtcp_signalled = offer.rtcp;
+        upstream.rtcp_mux = offer.rtcp_mux;
+        upstream.map(map.pairs());
+
+        let id = SessionId::new(format!(
+            "s{}",
+            Alphanumeric.sample_string(&mut rand::rng(), 20)
+        ));
+        let session = Session {
+            id: id.clone(),
+            call_id: request.call_id.clone(),
+            mode: Mode::Bridge,
+            rtc,
+            ufrag,
+            mid: Some(mid),
+            browser_codecs,
+            generated_answer: String::new(),
+            browser_addrs: Vec::new(),
+            upstream: Some(upstream),
+            pending_offer: Some(pending),
+            inbound: true,
+            created: now,
+            last_activity: now,
+            rtc_timeout: now,
+            seq_to_browser: 1,
+            from_browser: rtp::ReceiveStats::default(),
+            from_upstream: rtp::ReceiveStats::default(),
+            dropped: 0,
+            rtt_ms: None,
+            browser_reported_loss: None,
+            ended: None,
+        };
+        let slot = self.insert(session);
         self.allocated += 1;
         self.drive(slot, now);
-        info!(session = %id, call_id = %request.call_id, mode = ?request.mode, "session allocated");
-        Ok(AllocateResponse {
+        info!(session = %id, call_id = %request.call_id, "inbound session allocated");
+        Ok(AllocateInboundResponse {
             session_id: id,
-            browser_answer_sdp,
-            upstream_offer_sdp,
+            browser_offer_sdp,
+        })
+    }
+
+    /// Applies the browser's answer to the node's offer of an inbound session and returns the
+    /// plain RTP/AVP answer for the upstream: the node's address and RTP port, the codecs the
+    /// browser accepted (and telephone-event) under the upstream's payload type numbers.
+    pub fn apply_browser_answer(
+        &mut self,
+        now: Instant,
+        request: &ApplyBrowserAnswer,
+    ) -> Result<ApplyBrowserAnswerResponse, ControlError> {
+        let slot = self.slot_of(&request.session_id)?;
+        let rtp_ip = self.config.rtp_ip;
+        let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
+        if session.pending_offer.is_none() {
+            return Err(ControlError::bad_sdp(
+                "the session has no offer to the browser waiting for an answer",
+            ));
+        }
+        let accepted = negotiate::browser_answer_payload_types(&request.browser_answer_sdp)?;
+        let kept: Vec<PayloadCodec> = session
+            .browser_codecs
+            .iter()
+            .filter(|c| accepted.contains(&c.payload_type))
+            .cloned()
+            .collect();
+        if !kept.iter().any(|c| !c.codec.is_auxiliary()) {
+            return Err(ControlError::bad_sdp(
+                "browser answer accepts none of the offered audio codecs",
+            ));
+        }
+        let sdp_answer = SdpAnswer::from_sdp_string(&request.browser_answer_sdp)
+            .map_err(|e| ControlError::bad_sdp(format!("browser answer: {e}")))?;
+        let Some(pending) = session.pending_offer.take() else {
+            return Err(ControlError::UnknownSession);
+        };
+        session
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, sdp_answer)
+            .map_err(|e| ControlError::bad_sdp(format!("browser answer not accepted: {e}")))?;
+        let upstream = session
+            .upstream
+            .as_mut()
+            .ok_or(ControlError::UnknownSession)?;
+        let map = PayloadTypeMap::between(&kept, &upstream.offered);
+        upstream.map(map.pairs());
+        upstream.answered = true;
+        let answered: Vec<PayloadCodec> = upstream
+            .offered
+            .iter()
+            .filter(|c| map.b_to_a(c.payload_type).is_some())
+            .cloned()
+            .collect();
+        let session_version: u64 = rand::rng().random_range(1..1 << 40);
+        let upstream_answer_sdp = negotiate::upstream_inbound_answer(
+            rtp_ip,
+            upstream.rtp_port,
+            &answered,
+            upstream.rtcp_mux,
+            session_version,
+        );
+        session.browser_codecs = kept;
+        debug!(session = %request.session_id, pairs = ?map.pairs(), "browser answer applied");
+        self.drive(slot, now);
+        Ok(ApplyBrowserAnswerResponse {
+            upstream_answer_sdp,
         })
     }
 
@@ -653,6 +844,11 @@ impl Bridge {
     ) -> Result<ApplyAnswerResponse, ControlError> {
         let slot = self.slot_of(&request.session_id)?;
         let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
+        if session.inbound {
+            return Err(ControlError::bad_sdp(
+                "an inbound session's upstream made the offer: answer it with browser-answer",
+            ));
+        }
         let upstream = session.upstream.as_mut().ok_or_else(|| {
             ControlError::bad_sdp("an echo session has no upstream leg to answer")
         })?;
@@ -1102,20 +1298,51 @@ fn ntp_middle_of(d: Duration) -> u32 {
 /// the bridge's codecs and RFC 4733 telephone-event at 8 and 48 kHz. str0m answers with the
 /// browser's payload type numbers.
 fn webrtc_config(credentials: IceCreds) -> RtcConfig {
+    // str0m answers in its configuration's order: opus first, as the browser prefers.
+    webrtc_config_for(
+        credentials,
+        &[
+            Codec::OPUS,
+            Codec::G722,
+            Codec::PCMU,
+            Codec::PCMA,
+            Codec::TELEPHONE_EVENT_8000,
+            Codec::TELEPHONE_EVENT_48000,
+        ],
+    )
+}
+
+/// [`webrtc_config`] with only `codecs` (of [`Codec::BRIDGE_AUDIO`]), in their order: what the
+/// node offers the browser for an inbound call.
+fn webrtc_config_for(credentials: IceCreds, codecs: &[Codec]) -> RtcConfig {
     let mut config = Rtc::builder()
         .set_ice_lite(true)
         .set_rtp_mode(true)
         .set_local_ice_credentials(credentials)
         .set_stats_interval(Some(Duration::from_secs(1)))
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_g722(true, false)
-        .enable_pcmu(true, false)
-        .enable_pcma(true, false);
-    for (pt, rate) in [
-        (101, Frequency::EIGHT_KHZ),
-        (110, Frequency::FORTY_EIGHT_KHZ),
-    ] {
+        .clear_codecs();
+    for codec in codecs {
+        config = if *codec == Codec::OPUS {
+            config.enable_opus(true, false)
+        } else if *codec == Codec::G722 {
+            config.enable_g722(true, false)
+        } else if *codec == Codec::PCMU {
+            config.enable_pcmu(true, false)
+        } else if *codec == Codec::PCMA {
+            config.enable_pcma(true, false)
+        } else {
+            config
+        };
+    }
+    let events = [
+        (101, Frequency::EIGHT_KHZ, Codec::TELEPHONE_EVENT_8000),
+        (
+            110,
+            Frequency::FORTY_EIGHT_KHZ,
+            Codec::TELEPHONE_EVENT_48000,
+        ),
+    ];
+    for (pt, rate, _) in events.into_iter().filter(|(_, _, c)| codecs.contains(c)) {
         config.codec_config().add_config(
             Pt::from(pt),
             None,

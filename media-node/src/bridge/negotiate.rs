@@ -79,6 +79,30 @@ pub fn upstream_offer(
     session_id: u64,
     version: u64,
 ) -> String {
+    plain_audio(ip, rtp_port, codecs, false, session_id, version)
+}
+
+/// The plain RTP/AVP answer to an upstream's offer (an inbound call): the node's address and
+/// RTP port, `codecs` with the upstream's payload type numbers, sendrecv, 20 ms packets, and
+/// `a=rtcp-mux` when the upstream offered it.
+pub fn upstream_inbound_answer(
+    ip: IpAddr,
+    rtp_port: u16,
+    codecs: &[PayloadCodec],
+    rtcp_mux: bool,
+    session_id: u64,
+) -> String {
+    plain_audio(ip, rtp_port, codecs, rtcp_mux, session_id, 1)
+}
+
+fn plain_audio(
+    ip: IpAddr,
+    rtp_port: u16,
+    codecs: &[PayloadCodec],
+    rtcp_mux: bool,
+    session_id: u64,
+    version: u64,
+) -> String {
     let mut sdp = SessionDescription::new(Origin::new(session_id.to_string(), version, ip));
     sdp.set_connection(Connection::from_ip(ip));
     let pts: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
@@ -86,9 +110,117 @@ pub fn upstream_offer(
         MediaDescription::new(Media::rtp(MediaType::Audio, rtp_port, Proto::RtpAvp, &pts));
     audio.set_codecs(codecs);
     audio.push_attribute(Attribute::Ptime(20));
+    if rtcp_mux {
+        audio.push_attribute(Attribute::RtcpMux);
+    }
     audio.set_direction(Direction::SendRecv);
     sdp.media.push(audio);
     sdp.to_string()
+}
+
+/// What an upstream offered for an inbound call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamOffer {
+    /// Codecs the node relays, in the upstream's order, with its payload type numbers
+    /// (telephone-event only at the rate of a kept audio codec).
+    pub codecs: Vec<PayloadCodec>,
+    /// Where the upstream receives RTP (`None` for a `0.0.0.0` hold address).
+    pub remote: Option<SocketAddr>,
+    /// Where it receives RTCP (see [`UpstreamAnswer::rtcp`]).
+    pub rtcp: Option<SocketAddr>,
+    /// Whether it offered `a=rtcp-mux`.
+    pub rtcp_mux: bool,
+}
+
+/// Checks an upstream's offer for an inbound call: plain RTP/AVP audio, an address, and at
+/// least one codec the node relays (PCMU, PCMA, G722, opus).
+pub fn upstream_inbound_offer(text: &str) -> Result<UpstreamOffer, ControlError> {
+    let sdp: SessionDescription = text
+        .parse()
+        .map_err(|e| ControlError::bad_sdp(format!("upstream offer: {e}")))?;
+    let audio = sdp
+        .media
+        .iter()
+        .find(|m| m.media.media_type == MediaType::Audio && !m.is_rejected())
+        .ok_or_else(|| ControlError::bad_sdp("upstream offer has no active audio section"))?;
+    if audio.media.proto != Proto::RtpAvp {
+        return Err(ControlError::bad_sdp(format!(
+            "upstream offer's audio uses {}; the node takes plain RTP/AVP from the upstream",
+            audio.media.proto
+        )));
+    }
+    let codecs = answer_codecs(audio, &Codec::BRIDGE_AUDIO);
+    if !codecs.iter().any(|c| !c.codec.is_auxiliary()) {
+        return Err(ControlError::bad_sdp(
+            "no audio codec in common: the node relays PCMU, PCMA, G722 and opus",
+        ));
+    }
+    let (remote, rtcp, rtcp_mux) = addresses(&sdp, audio, "upstream offer")?;
+    Ok(UpstreamOffer {
+        codecs,
+        remote,
+        rtcp,
+        rtcp_mux,
+    })
+}
+
+/// The payload types a browser accepted in its answer to the node's offer.
+pub fn browser_answer_payload_types(text: &str) -> Result<Vec<u8>, ControlError> {
+    let sdp: SessionDescription = text
+        .parse()
+        .map_err(|e| ControlError::bad_sdp(format!("browser answer: {e}")))?;
+    let audio = sdp
+        .media
+        .iter()
+        .find(|m| m.media.media_type == MediaType::Audio)
+        .ok_or_else(|| ControlError::bad_sdp("browser answer has no audio section"))?;
+    if audio.is_rejected() {
+        return Err(ControlError::bad_sdp("browser rejected the audio (port 0)"));
+    }
+    if !audio.media.proto.is_dtls_srtp() {
+        return Err(ControlError::bad_sdp(format!(
+            "browser answer's audio uses {}; expected UDP/TLS/RTP/SAVPF",
+            audio.media.proto
+        )));
+    }
+    Ok(audio.payload_types().collect())
+}
+
+/// RTP address, RTCP address and rtcp-mux of a plain audio section.
+fn addresses(
+    sdp: &SessionDescription,
+    audio: &MediaDescription,
+    what: &str,
+) -> Result<(Option<SocketAddr>, Option<SocketAddr>, bool), ControlError> {
+    let ip = sdp
+        .connection_for(audio)
+        .and_then(Connection::ip)
+        .ok_or_else(|| ControlError::bad_sdp(format!("{what} has no usable c= address")))?;
+    let remote = match audio.port() {
+        Some(port) if !ip.is_unspecified() => Some(SocketAddr::new(ip, port)),
+        _ => None,
+    };
+    let rtcp_mux = audio.rtcp_mux();
+    let rtcp = remote.and_then(|rtp| {
+        if rtcp_mux {
+            return Some(rtp);
+        }
+        match audio.rtcp() {
+            Some(a) => {
+                let ip = a
+                    .connection
+                    .as_ref()
+                    .and_then(Connection::ip)
+                    .unwrap_or(rtp.ip());
+                Some(SocketAddr::new(ip, a.port))
+            }
+            None => rtp
+                .port()
+                .checked_add(1)
+                .map(|p| SocketAddr::new(rtp.ip(), p)),
+        }
+    });
+    Ok((remote, rtcp, rtcp_mux))
 }
 
 /// What the upstream answered: where it receives RTP and the codecs it accepted.
@@ -133,34 +265,7 @@ pub fn upstream_answer(
             "upstream answer accepts none of the offered audio codecs",
         ));
     }
-    let ip = sdp
-        .connection_for(audio)
-        .and_then(Connection::ip)
-        .ok_or_else(|| ControlError::bad_sdp("upstream answer has no usable c= address"))?;
-    let remote = match audio.port() {
-        Some(port) if !ip.is_unspecified() => Some(SocketAddr::new(ip, port)),
-        _ => None,
-    };
-    let rtcp_mux = audio.rtcp_mux();
-    let rtcp = remote.and_then(|rtp| {
-        if rtcp_mux {
-            return Some(rtp);
-        }
-        match audio.rtcp() {
-            Some(a) => {
-                let ip = a
-                    .connection
-                    .as_ref()
-                    .and_then(Connection::ip)
-                    .unwrap_or(rtp.ip());
-                Some(SocketAddr::new(ip, a.port))
-            }
-            None => rtp
-                .port()
-                .checked_add(1)
-                .map(|p| SocketAddr::new(rtp.ip(), p)),
-        }
-    });
+    let (remote, rtcp, rtcp_mux) = addresses(&sdp, audio, "upstream answer")?;
     Ok(UpstreamAnswer {
         remote,
         codecs,

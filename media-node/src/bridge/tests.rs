@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use shared::control::{AllocateRequest, ApplyAnswer, ControlError, Mode, Release};
-use str0m::change::SdpAnswer;
+use shared::control::{
+    AllocateInbound, AllocateRequest, ApplyAnswer, ApplyBrowserAnswer, ControlError, Mode, Release,
+};
+use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
@@ -911,4 +913,390 @@ fn metrics_count_allocations_ends_by_reason_and_traffic_of_ended_sessions() {
     assert_eq!(after.ended[EndReason::Released.index()], 1);
     assert_eq!(after.totals, live.totals, "ended sessions still count");
     assert_eq!(after.sessions.len(), 1);
+}
+
+/// An upstream offer shaped like sipp 3.6.1's built-in UAC template, with more codecs and
+/// telephone-event under its own number, 101.
+fn sipp_like_offer(pts: &str, extra: &str) -> String {
+    format!(
+        "v=0\r\no=user1 53655765 2353687637 IN IP4 198.51.100.4\r\ns=-\r\n\
+         c=IN IP4 198.51.100.4\r\nt=0 0\r\nm=audio 30000 RTP/AVP {pts}\r\n\
+         a=rtpmap:0 PCMU/8000\r\n{extra}"
+    )
+}
+
+fn inbound(offer: &str) -> AllocateInbound {
+    AllocateInbound {
+        call_id: "in-1".into(),
+        upstream_offer_sdp: offer.into(),
+    }
+}
+
+impl Browser {
+    /// A browser stand-in answering the node's offer (str0m, full ICE; it answers an actpass
+    /// offer with `setup:passive`, Chromium with `setup:active`: both are DTLS roles the node
+    /// takes).
+    fn answer(now: Instant, offer: &str) -> (Self, String) {
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_pcmu(true, false)
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(browser_addr(), "udp").unwrap());
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(SdpOffer::from_sdp_string(offer).unwrap())
+            .unwrap();
+        let sdp: SessionDescription = offer.parse().unwrap();
+        let mid = Mid::from(sdp.media[0].mid().unwrap());
+        (
+            Self {
+                rtc,
+                mid,
+                received: Vec::new(),
+            },
+            answer.to_sdp_string(),
+        )
+    }
+}
+
+#[test]
+fn inbound_offer_to_the_browser_is_ice_lite_actpass_with_the_upstreams_codecs() {
+    let mut bridge = Bridge::new(config());
+    let mut binder = Binder::default();
+    let offer = sipp_like_offer(
+        "8 0 18 101",
+        "a=rtpmap:8 PCMA/8000\r\na=rtpmap:18 G729/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+    );
+    let response = bridge
+        .allocate_inbound(Instant::now(), &inbound(&offer), &mut binder)
+        .unwrap();
+    let sdp: SessionDescription = response.browser_offer_sdp.parse().unwrap();
+    let audio = &sdp.media[0];
+    let text = &response.browser_offer_sdp;
+    assert!(sdp.ice_lite() || audio.ice_lite(), "{text}");
+    assert_eq!(
+        sdp.setup_for(audio),
+        Some(shared::sdp::Setup::Actpass),
+        "{text}"
+    );
+    assert_eq!(sdp.fingerprints_for(audio).len(), 1, "{text}");
+    assert!(audio.rtcp_mux(), "{text}");
+    assert_eq!(audio.media.proto, shared::sdp::Proto::UdpTlsRtpSavpf);
+    let candidates: Vec<_> = audio.candidates().collect();
+    assert_eq!(candidates.len(), 1, "{text}");
+    assert_eq!(candidates[0].socket_addr(), Some(media_addr()));
+    let codecs: Vec<String> = offered_codecs(audio)
+        .iter()
+        .map(|c| c.codec.to_string())
+        .collect();
+    assert_eq!(
+        codecs,
+        ["PCMA/8000", "PCMU/8000", "telephone-event/8000"],
+        "{text}"
+    );
+    assert_eq!(binder.bound.len(), 1);
+
+    // Errors: no relayable codec, SRTP from the upstream, draining.
+    let g729 = sipp_like_offer("18", "a=rtpmap:18 G729/8000\r\n");
+    let err = bridge
+        .allocate_inbound(Instant::now(), &inbound(&g729), &mut binder)
+        .unwrap_err();
+    assert!(err.to_string().contains("no audio codec"), "{err}");
+    let savp = offer.replace("RTP/AVP", "RTP/SAVP");
+    assert!(matches!(
+        bridge.allocate_inbound(Instant::now(), &inbound(&savp), &mut binder),
+        Err(ControlError::BadSdp { .. })
+    ));
+    assert_eq!(
+        bridge
+            .apply_browser_answer(
+                Instant::now(),
+                &ApplyBrowserAnswer {
+                    session_id: SessionId::new("nope"),
+                    browser_answer_sdp: String::new(),
+                }
+            )
+            .unwrap_err(),
+        ControlError::UnknownSession
+    );
+    bridge.set_draining(true);
+    assert_eq!(
+        bridge
+            .allocate_inbound(Instant::now(), &inbound(&offer), &mut binder)
+            .unwrap_err(),
+        ControlError::Draining
+    );
+}
+
+/// An inbound call set up to the point where media flows: the upstream offered `offer`, the
+/// browser stand-in answered, ICE and DTLS completed. Returns the browser, the session, the
+/// upstream answer and the node's RTP port.
+fn inbound_connected(
+    now: &mut Instant,
+    bridge: &mut Bridge,
+    offer: &str,
+) -> (Browser, SessionId, String, u16) {
+    let t0 = *now;
+    let response = bridge
+        .allocate_inbound(*now, &inbound(offer), &mut Binder::default())
+        .unwrap();
+    let (mut browser, answer) = Browser::answer(*now, &response.browser_offer_sdp);
+    let applied = bridge
+        .apply_browser_answer(
+            *now,
+            &ApplyBrowserAnswer {
+                session_id: response.session_id.clone(),
+                browser_answer_sdp: answer,
+            },
+        )
+        .unwrap();
+    let port = port_of(&applied.upstream_answer_sdp);
+    while !browser.rtc.is_connected() {
+        exchange(now, Duration::from_millis(10), &mut browser, bridge);
+        assert!(
+            *now - t0 < Duration::from_secs(10),
+            "ICE/DTLS did not complete"
+        );
+    }
+    for _ in 0..20 {
+        exchange(now, Duration::from_millis(10), &mut browser, bridge);
+    }
+    (
+        browser,
+        response.session_id,
+        applied.upstream_answer_sdp,
+        port,
+    )
+}
+
+#[test]
+fn inbound_call_relays_srtp_from_the_browser_as_plain_rtp_with_the_upstreams_numbers_and_back() {
+    let mut now = Instant::now();
+    let mut bridge = Bridge::new(config());
+    // The upstream offers PCMU, and telephone-event as 101; the browser stand-in takes PCMU
+    // and opus only, so it answers PCMU (and drops telephone-event).
+    let offer = sipp_like_offer(
+        "0 101",
+        "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+    );
+    let (mut browser, id, upstream_answer, rtp_port) =
+        inbound_connected(&mut now, &mut bridge, &offer);
+    let answer: SessionDescription = upstream_answer.parse().unwrap();
+    let audio = &answer.media[0];
+    assert_eq!(audio.media.proto, shared::sdp::Proto::RtpAvp);
+    assert_eq!(
+        answer
+            .connection_for(audio)
+            .and_then(shared::sdp::Connection::ip),
+        Some(config().rtp_ip)
+    );
+    assert!((40_000..=40_004).contains(&rtp_port), "{rtp_port}");
+    assert_eq!(
+        audio.payload_types().collect::<Vec<_>>(),
+        [0],
+        "{upstream_answer}"
+    );
+    assert!(!upstream_answer.contains("ice-") && !upstream_answer.contains("fingerprint"));
+
+    let mut upstream_got = Vec::new();
+    for seq in 1..=5u64 {
+        browser.send(now, 0, seq, format!("in-{seq}").as_bytes());
+        upstream_got.extend(exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        ));
+    }
+    let rtp_packets: Vec<_> = upstream_got
+        .iter()
+        .filter(|(_, _, d)| !rtp::is_rtcp(d))
+        .filter_map(|(src, dst, d)| rtp::parse(d).map(|v| (src, dst, v, d)))
+        .collect();
+    assert_eq!(rtp_packets.len(), 5, "{upstream_got:?}");
+    for (i, (src, dst, view, data)) in rtp_packets.iter().enumerate() {
+        assert_eq!(src.port(), rtp_port);
+        assert_eq!(**dst, upstream_addr(), "to the offer's c= and port");
+        assert_eq!(view.payload_type, 0);
+        assert_eq!(
+            &data[view.payload.0..view.payload.1],
+            format!("in-{}", i + 1).as_bytes()
+        );
+    }
+
+    let rtp_dest = SocketAddr::new(config().rtp_ip, rtp_port);
+    for seq in 1..=5u16 {
+        bridge.handle_receive(
+            now,
+            upstream_addr(),
+            rtp_dest,
+            &rtp_packet(0, seq, u32::from(seq) * 160, b"from-carrier"),
+        );
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    for _ in 0..5 {
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    assert_eq!(browser.received.len(), 5, "{:?}", bridge.stats(now, &id));
+    assert!(browser
+        .received
+        .iter()
+        .all(|(pt, p)| *pt == 0 && p == b"from-carrier"));
+    let stats = bridge.stats(now, &id).unwrap();
+    assert_eq!(
+        (stats.packets_from_browser, stats.packets_from_upstream),
+        (5, 5)
+    );
+    assert_eq!(stats.loss_from_browser, 0.0);
+
+    // The answer is applied once; the upstream-answer route is not for inbound sessions.
+    assert!(matches!(
+        bridge.apply_browser_answer(
+            now,
+            &ApplyBrowserAnswer {
+                session_id: id.clone(),
+                browser_answer_sdp: String::new(),
+            }
+        ),
+        Err(ControlError::BadSdp { .. })
+    ));
+    assert!(matches!(
+        bridge.apply_answer(
+            now,
+            &ApplyAnswer {
+                session_id: id,
+                upstream_answer_sdp: upstream_answer_sdp("0", ""),
+            }
+        ),
+        Err(ControlError::BadSdp { .. })
+    ));
+}
+
+/// Drops the 1-based positions in `lost` and swaps each pair in `swapped` (positions again) of a
+/// datagram stream, as a lossy, reordering network would.
+fn impair<T: Clone>(stream: &[T], lost: &[usize], swapped: &[(usize, usize)]) -> Vec<T> {
+    let mut order: Vec<usize> = (1..=stream.len()).collect();
+    for &(a, b) in swapped {
+        order.swap(a - 1, b - 1);
+    }
+    order
+        .into_iter()
+        .filter(|i| !lost.contains(i))
+        .map(|i| stream[i - 1].clone())
+        .collect()
+}
+
+#[test]
+fn loss_and_reordering_both_ways_are_forwarded_as_they_arrive_and_counted() {
+    let mut now = Instant::now();
+    let mut bridge = Bridge::new(config());
+    let offer = sipp_like_offer("0", "");
+    let (mut browser, id, _, rtp_port) = inbound_connected(&mut now, &mut bridge, &offer);
+    let lost = [5usize, 12];
+    let swapped = [(8usize, 9usize), (15, 17)];
+    // Arrival order of the 20 packets: 1-4, 6, 7, 9, 8, 10, 11, 13, 14, 17, 16, 15, 18-20.
+    let expected: Vec<u16> = impair(&(1..=20u16).collect::<Vec<_>>(), &lost, &swapped);
+
+    // Upstream -> browser: the impaired plain RTP stream reaches the node.
+    let rtp_dest = SocketAddr::new(config().rtp_ip, rtp_port);
+    let upstream_stream: Vec<Vec<u8>> = (1..=20u16)
+        .map(|seq| rtp_packet(0, seq, u32::from(seq) * 160, format!("up-{seq}").as_bytes()))
+        .collect();
+    for datagram in impair(&upstream_stream, &lost, &swapped) {
+        bridge.handle_receive(now, upstream_addr(), rtp_dest, &datagram);
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    for _ in 0..5 {
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    let got: Vec<String> = browser
+        .received
+        .iter()
+        .map(|(_, p)| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    let want: Vec<String> = expected.iter().map(|s| format!("up-{s}")).collect();
+    assert_eq!(
+        got, want,
+        "the node forwards in arrival order, nothing invented"
+    );
+
+    // Browser -> upstream: the browser's SRTP datagrams are captured, impaired, then delivered.
+    let mut srtp = Vec::new();
+    for seq in 1..=20u64 {
+        browser.send(now, 0, seq, format!("br-{seq}").as_bytes());
+        for _ in 0..3 {
+            loop {
+                match browser.rtc.poll_output().unwrap() {
+                    Output::Timeout(_) => break,
+                    Output::Transmit(t) => {
+                        let d = t.contents.to_vec();
+                        if matches!(demux::classify(&d), PacketKind::Rtp) && !rtp::is_rtcp(&d) {
+                            srtp.push((t.source, t.destination, d));
+                        } else {
+                            bridge.handle_receive(now, t.source, t.destination, &d);
+                        }
+                    }
+                    Output::Event(_) => {}
+                }
+            }
+            now += Duration::from_millis(10);
+            browser.rtc.handle_input(Input::Timeout(now)).unwrap();
+        }
+    }
+    while bridge.poll_transmit().is_some() {}
+    assert_eq!(srtp.len(), 20, "one SRTP datagram per packet");
+    let mut upstream_got = Vec::new();
+    for (source, destination, datagram) in impair(&srtp, &lost, &swapped) {
+        bridge.handle_receive(now, source, destination, &datagram);
+        while let Some(t) = bridge.poll_transmit() {
+            if t.destination == upstream_addr() && !rtp::is_rtcp(t.contents) {
+                let view = rtp::parse(t.contents).unwrap();
+                upstream_got.push((
+                    view.sequence,
+                    t.contents[view.payload.0..view.payload.1].to_vec(),
+                ));
+            }
+        }
+    }
+    let seqs: Vec<u16> = upstream_got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs, expected,
+        "relayed in arrival order with the browser's numbers"
+    );
+    assert!(upstream_got
+        .iter()
+        .all(|(s, p)| *p == format!("br-{s}").into_bytes()));
+
+    let stats = bridge.stats(now, &id).unwrap();
+    assert_eq!(stats.packets_from_upstream, 18, "{stats:?}");
+    assert_eq!(stats.packets_from_browser, 18, "{stats:?}");
+    assert!((stats.loss_from_upstream - 0.1).abs() < 1e-6, "{stats:?}");
+    assert!((stats.loss_from_browser - 0.1).abs() < 1e-6, "{stats:?}");
+    assert_eq!(
+        stats.packets_dropped, 0,
+        "reordered packets are not dropped"
+    );
 }

@@ -144,3 +144,42 @@ pub struct SessionStats {
     /// Seconds since the session was allocated.
     pub age_secs: u64,
 }
+
+/// `POST /v1/sessions/inbound`: create a session for a call coming in from the SIP upstream,
+/// whose INVITE carried a plain RTP/AVP offer. The node makes the WebRTC offer for the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocateInbound {
+    /// SIP Call-ID of the call (for logs and stats; not interpreted).
+    pub call_id: String,
+    /// The upstream's SDP offer (plain RTP/AVP).
+    pub upstream_offer_sdp: String,
+}
+
+/// Reply to [`AllocateInbound`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocateInboundResponse {
+    /// The new session.
+    pub session_id: SessionId,
+    /// The offer for the browser: ICE-lite, the node's fingerprint, `setup:actpass`, rtcp-mux,
+    /// one host candidate on the node's media port, the upstream's codecs the node relays
+    /// (PCMU, PCMA, G722, opus, telephone-event) with the node's payload type numbers.
+    pub browser_offer_sdp: String,
+}
+
+/// `POST /v1/sessions/{id}/browser-answer`: the browser answered the offer of
+/// [`AllocateInboundResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyBrowserAnswer {
+    /// The session (must match the path).
+    pub session_id: SessionId,
+    /// The browser's SDP answer.
+    pub browser_answer_sdp: String,
+}
+
+/// Reply to [`ApplyBrowserAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyBrowserAnswerResponse {
+    /// The plain RTP/AVP answer for the upstream: the node's address and RTP port, the codecs
+    /// the browser accepted and telephone-event, with the upstream's payload type numbers.
+    pub upstream_answer_sdp: String,
+}

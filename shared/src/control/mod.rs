@@ -20,7 +20,10 @@
 //!   [`AllocateResponse`]), `POST /v1/sessions/{id}/answer` ([`ApplyAnswer`] →
 //!   [`ApplyAnswerResponse`]), `POST /v1/sessions/{id}/renegotiate` ([`Renegotiate`] →
 //!   [`RenegotiateResponse`]), `DELETE /v1/sessions/{id}` ([`Release`] → [`SessionStats`]) and
-//!   `GET /v1/sessions/{id}/stats` (→ [`SessionStats`]). Bodies are [`CONTENT_TYPE`]; errors are a
+//!   `GET /v1/sessions/{id}/stats` (→ [`SessionStats`]). Calls from the upstream go the other
+//!   way: `POST /v1/sessions/inbound` ([`AllocateInbound`] → [`AllocateInboundResponse`]), then
+//!   `POST /v1/sessions/{id}/browser-answer` ([`ApplyBrowserAnswer`] →
+//!   [`ApplyBrowserAnswerResponse`]). Bodies are [`CONTENT_TYPE`]; errors are a
 //!   [`ControlError`] body with the status [`ControlError::http_status`] gives.
 //! - **Versioned.** Every body starts with one byte, [`PROTOCOL_VERSION`], then the postcard
 //!   encoding ([`encode`], [`decode`]). Postcard is not self-describing, so a change to a message is
@@ -38,7 +41,8 @@ pub mod report;
 
 pub use error::ControlError;
 pub use messages::{
-    AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, Mode, Release,
+    AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
+    ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, Mode, Release,
     Renegotiate, RenegotiateResponse, SessionId, SessionStats,
 };
 
@@ -130,6 +134,37 @@ mod tests {
         assert_eq!(decode::<Renegotiate>(&encode(&reneg)).unwrap(), reneg);
         let release = Release { session_id: id };
         assert_eq!(decode::<Release>(&encode(&release)).unwrap(), release);
+        let inbound = AllocateInbound {
+            call_id: "in-1".into(),
+            upstream_offer_sdp: "v=0\r\nd".into(),
+        };
+        assert_eq!(
+            decode::<AllocateInbound>(&encode(&inbound)).unwrap(),
+            inbound
+        );
+        let inbound_response = AllocateInboundResponse {
+            session_id: SessionId::new("s-2"),
+            browser_offer_sdp: "v=0\r\ne".into(),
+        };
+        assert_eq!(
+            decode::<AllocateInboundResponse>(&encode(&inbound_response)).unwrap(),
+            inbound_response
+        );
+        let browser_answer = ApplyBrowserAnswer {
+            session_id: SessionId::new("s-2"),
+            browser_answer_sdp: "v=0\r\nf".into(),
+        };
+        assert_eq!(
+            decode::<ApplyBrowserAnswer>(&encode(&browser_answer)).unwrap(),
+            browser_answer
+        );
+        let upstream_answer = ApplyBrowserAnswerResponse {
+            upstream_answer_sdp: "v=0\r\ng".into(),
+        };
+        assert_eq!(
+            decode::<ApplyBrowserAnswerResponse>(&encode(&upstream_answer)).unwrap(),
+            upstream_answer
+        );
         let stats = SessionStats {
             packets_from_browser: 10,
             rtt_ms: Some(42),
