@@ -1358,6 +1358,10 @@ fn webrtc_config_for(credentials: IceCreds, codecs: &[Codec]) -> RtcConfig {
     config
 }
 
+/// Resend cache per browser-bound stream: a few packets, for the rare NACK.
+const RTX_CACHE_PACKETS: usize = 8;
+const RTX_CACHE_AGE: Duration = Duration::from_millis(200);
+
 /// One str0m event of a session.
 fn on_event(
     session: &mut Session,
@@ -1367,7 +1371,14 @@ fn on_event(
     rtp_ip: IpAddr,
 ) {
     match event {
-        Event::MediaAdded(added) => session.mid = Some(added.mid),
+        Event::MediaAdded(added) => {
+            session.mid = Some(added.mid);
+            // Audio toward the browser is not retransmitted (the offers carry no NACK for audio),
+            // so str0m's default resend cache (1024 packets over 3 s) would only hold memory.
+            if let Some(tx) = session.rtc.direct_api().stream_tx_by_mid(added.mid, None) {
+                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
+            }
+        }
         Event::Connected => debug!(session = %session.id, "browser leg connected (ICE + DTLS)"),
         Event::PeerStats(stats) => {
             if let Some(rtt) = stats.rtt {
