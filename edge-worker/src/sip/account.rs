@@ -7,8 +7,8 @@ use std::rc::Rc;
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::StreamExt;
 use shared::proxy::{
-    AccountConfig, AccountCore, BridgeBrowserOffer, BridgeOffer, Event, Output, RegistrationMode, StoredBinding,
-    StoredCredentials,
+    AccountConfig, AccountCore, BridgeBrowserOffer, BridgeOffer, Event, Output, RegistrationMode,
+    StoredBinding, StoredCredentials,
 };
 use shared::sip::{Framed, SipMessage, StreamFramer};
 use shared::tenant::{TenantConfig, Transport};
@@ -24,8 +24,8 @@ use crate::accounts::AccountStore;
 use crate::media::{self, MediaError};
 use crate::tenants::TenantStore;
 use shared::control::{
-    AllocateInbound, AllocateInboundResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse,
-    AllocateRequest, AllocateResponse, ApplyAnswer, ApplyAnswerResponse, Mode, Renegotiate,
+    AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
+    ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, Mode, Renegotiate,
     RenegotiateResponse, SessionId, SessionStats,
 };
 
@@ -389,7 +389,11 @@ impl Inner {
                 Self::answer(this, Event::BridgeRenegotiated { id, result });
                 Ok(())
             }
-            Output::BridgeOfferFromUpstream { id, call_id, upstream_offer } => {
+            Output::BridgeOfferFromUpstream {
+                id,
+                call_id,
+                upstream_offer,
+            } => {
                 let result = match Self::allocate_inbound(this, &call_id, upstream_offer).await {
                     Ok(resp) => Ok(BridgeBrowserOffer {
                         session: resp.session_id.to_string(),
@@ -403,14 +407,27 @@ impl Inner {
                 Self::answer(this, Event::BridgeReadyFromUpstream { id, result });
                 Ok(())
             }
-            Output::BridgeAnswerFromBrowser { id, session, browser_answer } => {
+            Output::BridgeAnswerFromBrowser {
+                id,
+                session,
+                browser_answer,
+            } => {
                 let body = ApplyBrowserAnswer {
                     session_id: SessionId::new(session.clone()),
                     browser_answer_sdp: browser_answer,
                 };
                 let result: std::result::Result<ApplyBrowserAnswerResponse, MediaError> =
-                    Self::session_call(this, &session, HttpMethod::Post, "/browser-answer", Some(&body)).await;
-                let result = result.map(|r| r.upstream_answer_sdp).map_err(|e| e.sip_status());
+                    Self::session_call(
+                        this,
+                        &session,
+                        HttpMethod::Post,
+                        "/browser-answer",
+                        Some(&body),
+                    )
+                    .await;
+                let result = result
+                    .map(|r| r.upstream_answer_sdp)
+                    .map_err(|e| e.sip_status());
                 Self::answer(this, Event::BridgeAnsweredForUpstream { id, result });
                 Ok(())
             }
@@ -460,11 +477,21 @@ impl Inner {
         let node = crate::fleet::pick(&this.env, None)
             .await?
             .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
-        let request = AllocateInbound { call_id: call_id.to_owned(), upstream_offer_sdp: upstream_offer };
-        let resp: AllocateInboundResponse =
-            media::call(&this.env, &node.control_url, HttpMethod::Post, "/v1/sessions/inbound", Some(&request))
-                .await?;
-        this.sessions.borrow_mut().insert(resp.session_id.to_string(), node.control_url);
+        let request = AllocateInbound {
+            call_id: call_id.to_owned(),
+            upstream_offer_sdp: upstream_offer,
+        };
+        let resp: AllocateInboundResponse = media::call(
+            &this.env,
+            &node.control_url,
+            HttpMethod::Post,
+            "/v1/sessions/inbound",
+            Some(&request),
+        )
+        .await?;
+        this.sessions
+            .borrow_mut()
+            .insert(resp.session_id.to_string(), node.control_url);
         Ok(resp)
     }
 
