@@ -28,6 +28,8 @@ pub const KEYS: &[&str] = &[
     "region",
     "control_listen",
     "control_url",
+    "control_tls_cert",
+    "control_tls_key",
     "metrics_listen",
     "media_listen",
     "rtp_port_min",
@@ -141,10 +143,18 @@ pub struct Config {
     pub region: String,
     /// TCP address of the control API (`/healthz` now; allocate/update/release later).
     pub control_listen: SocketAddr,
-    /// URL the worker reaches the control API at, sent in reports; `None` = `http://` and the
-    /// bound control address (with `public_ip` for a wildcard IP).
+    /// URL the worker reaches the control API at, sent in reports; `None` = `https://` (with
+    /// TLS; `http://` without) and the bound control address (with `public_ip` for a wildcard
+    /// IP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_url: Option<String>,
+    /// PEM certificate chain (leaf first) of the control API; with `control_tls_key`, the
+    /// control API serves HTTPS. Required when `control_listen` is not loopback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_tls_cert: Option<PathBuf>,
+    /// PEM private key of `control_tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_tls_key: Option<PathBuf>,
     /// TCP address serving Prometheus `GET /metrics` (`None`: no metrics endpoint).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
@@ -191,6 +201,8 @@ impl Default for Config {
             region: "local".to_owned(),
             control_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             control_url: None,
+            control_tls_cert: None,
+            control_tls_key: None,
             metrics_listen: None,
             media_listen: SocketAddr::from(([127, 0, 0, 1], 3478)),
             rtp_port_min: 40_000,
@@ -251,8 +263,23 @@ impl Config {
         Duration::from_secs(self.report_interval_secs)
     }
 
-    /// The control URL put in reports: `control_url`, else `http://` and `bound` (the actual
-    /// control address), its IP replaced by the advertised one when it is a wildcard.
+    /// Whether the control API serves HTTPS (`control_tls_cert` and `control_tls_key` set).
+    pub fn control_tls(&self) -> bool {
+        self.control_tls_cert.is_some() && self.control_tls_key.is_some()
+    }
+
+    /// The control API's URL scheme: `"https"` with TLS, else `"http"`.
+    pub fn control_scheme(&self) -> &'static str {
+        if self.control_tls() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The control URL put in reports: `control_url`, else `https://` (`http://` without TLS)
+    /// and `bound` (the actual control address), its IP replaced by the advertised one when it
+    /// is a wildcard.
     pub fn effective_control_url(&self, bound: SocketAddr) -> String {
         if let Some(url) = &self.control_url {
             return url.clone();
@@ -261,7 +288,7 @@ impl Config {
         if addr.ip().is_unspecified() {
             addr.set_ip(self.advertised_ip());
         }
-        format!("http://{addr}")
+        format!("{}://{addr}", self.control_scheme())
     }
 
     /// How long a call may go without media before it is released.
@@ -371,6 +398,35 @@ impl Config {
                 ),
             ),
             _ => {}
+        }
+        match (&self.control_tls_cert, &self.control_tls_key) {
+            (Some(cert), Some(key)) => {
+                if let Err(e) = crate::control_tls::server_config(cert, key) {
+                    problem(e.key, e.reason);
+                }
+            }
+            (Some(_), None) => problem(
+                "control_tls_key",
+                "control_tls_cert is set but control_tls_key is not; set both (the PEM \
+                 certificate and its private key) or neither"
+                    .to_owned(),
+            ),
+            (None, Some(_)) => problem(
+                "control_tls_cert",
+                "control_tls_key is set but control_tls_cert is not; set both (the PEM \
+                 certificate and its private key) or neither"
+                    .to_owned(),
+            ),
+            (None, None) if !self.control_listen.ip().is_loopback() => problem(
+                "control_tls_cert",
+                format!(
+                    "required when control_listen ({}) is not a loopback address: set \
+                     control_tls_cert and control_tls_key (PEM certificate and private key) so \
+                     the control API serves HTTPS; plain HTTP is for loopback only",
+                    self.control_listen
+                ),
+            ),
+            (None, None) => {}
         }
         if let Some(url) = &self.control_url {
             if let Some(p) = url_problem(url) {
@@ -510,10 +566,20 @@ pub struct Overrides {
     /// [env MEDIA_NODE_CONTROL_LISTEN; key `control_listen`]
     #[arg(long, value_name = "IP:PORT", value_parser = parse_socket_addr)]
     pub control_listen: Option<SocketAddr>,
-    /// URL the worker reaches the control API at, sent in reports (default: http:// and the
-    /// bound control address) [env MEDIA_NODE_CONTROL_URL; key `control_url`]
+    /// URL the worker reaches the control API at, sent in reports (default: https:// with
+    /// TLS, else http://, and the bound control address) [env MEDIA_NODE_CONTROL_URL; key
+    /// `control_url`]
     #[arg(long, value_name = "URL")]
     pub control_url: Option<String>,
+    /// PEM certificate chain of the control API; with --control-tls-key it serves HTTPS
+    /// (required when control_listen is not loopback) [env MEDIA_NODE_CONTROL_TLS_CERT; key
+    /// `control_tls_cert`]
+    #[arg(long, value_name = "PATH")]
+    pub control_tls_cert: Option<PathBuf>,
+    /// PEM private key of the control API's certificate [env MEDIA_NODE_CONTROL_TLS_KEY; key
+    /// `control_tls_key`]
+    #[arg(long, value_name = "PATH")]
+    pub control_tls_key: Option<PathBuf>,
     /// TCP address serving Prometheus metrics at GET /metrics, e.g. 127.0.0.1:9100 (port 0 =
     /// any free port; default: off) [env MEDIA_NODE_METRICS_LISTEN; key `metrics_listen`]
     #[arg(long, value_name = "IP:PORT", value_parser = parse_socket_addr)]
@@ -581,6 +647,8 @@ struct FileConfig {
     region: Option<String>,
     control_listen: Option<String>,
     control_url: Option<String>,
+    control_tls_cert: Option<PathBuf>,
+    control_tls_key: Option<PathBuf>,
     metrics_listen: Option<String>,
     media_listen: Option<String>,
     rtp_port_min: Option<u16>,
@@ -606,6 +674,8 @@ impl Overrides {
             region: self.region.or(lower.region),
             control_listen: self.control_listen.or(lower.control_listen),
             control_url: self.control_url.or(lower.control_url),
+            control_tls_cert: self.control_tls_cert.or(lower.control_tls_cert),
+            control_tls_key: self.control_tls_key.or(lower.control_tls_key),
             metrics_listen: self.metrics_listen.or(lower.metrics_listen),
             media_listen: self.media_listen.or(lower.media_listen),
             rtp_port_min: self.rtp_port_min.or(lower.rtp_port_min),
@@ -631,6 +701,8 @@ impl Overrides {
             region,
             control_listen,
             control_url,
+            control_tls_cert,
+            control_tls_key,
             metrics_listen,
             media_listen,
             rtp_port_min,
@@ -678,6 +750,12 @@ impl Overrides {
         if report_ca_file.is_some() {
             config.report_ca_file = report_ca_file;
         }
+        if control_tls_cert.is_some() {
+            config.control_tls_cert = control_tls_cert;
+        }
+        if control_tls_key.is_some() {
+            config.control_tls_key = control_tls_key;
+        }
     }
 
     /// Reads a TOML config file.
@@ -705,6 +783,8 @@ impl Overrides {
             region: file.region,
             control_listen: addr("control_listen", file.control_listen)?,
             control_url: file.control_url,
+            control_tls_cert: file.control_tls_cert,
+            control_tls_key: file.control_tls_key,
             metrics_listen: addr("metrics_listen", file.metrics_listen)?,
             media_listen: addr("media_listen", file.media_listen)?,
             rtp_port_min: file.rtp_port_min,
@@ -786,6 +866,8 @@ impl Overrides {
                 "fleet_secret" => layer.fleet_secret = Some(Secret::new(value)),
                 "report_url" => layer.report_url = Some(value.to_owned()),
                 "control_url" => layer.control_url = Some(value.to_owned()),
+                "control_tls_cert" => layer.control_tls_cert = Some(PathBuf::from(value)),
+                "control_tls_key" => layer.control_tls_key = Some(PathBuf::from(value)),
                 "report_transport" => {
                     layer.report_transport = Some(value.parse().map_err(env_error)?)
                 }
@@ -1257,10 +1339,148 @@ mod tests {
         );
     }
 
+    /// A self-signed certificate and key for 127.0.0.1, written as PEM files under a fresh
+    /// temporary directory named after `name`; returns (cert, key, other key).
+    fn tls_files(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("media-node-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let one = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let two = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let (cert, key, other) = (
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+            dir.join("other.pem"),
+        );
+        std::fs::write(&cert, one.cert.pem()).unwrap();
+        std::fs::write(&key, one.signing_key.serialize_pem()).unwrap();
+        std::fs::write(&other, two.signing_key.serialize_pem()).unwrap();
+        (cert, key, other)
+    }
+
     #[test]
-    fn non_loopback_control_listen_requires_a_long_enough_fleet_secret() {
+    fn non_loopback_control_listen_without_tls_is_refused() {
         let public = Overrides {
             control_listen: Some("0.0.0.0:9090".parse().unwrap()),
+            fleet_secret: Some(Secret::new("0123456789abcdef0123")),
+            ..Overrides::default()
+        };
+        let result = Config::from_layers([public.clone()]);
+        let text = result.as_ref().unwrap_err().to_string();
+        assert!(
+            text.contains("control_tls_cert and control_tls_key"),
+            "{text}"
+        );
+        assert!(text.contains("plain HTTP is for loopback only"), "{text}");
+        assert!(text.contains("MEDIA_NODE_CONTROL_TLS_CERT"), "{text}");
+        assert_eq!(invalid_keys(result), ["control_tls_cert"]);
+
+        let (cert, key, _) = tls_files("public");
+        let with_tls = Overrides {
+            control_tls_cert: Some(cert),
+            control_tls_key: Some(key),
+            ..public
+        };
+        let config = Config::from_layers([with_tls]).unwrap();
+        assert!(config.control_tls());
+        assert_eq!(
+            config.effective_control_url("0.0.0.0:9090".parse().unwrap()),
+            "https://127.0.0.1:9090"
+        );
+        // Loopback stays allowed without TLS, with plain http:// as the default URL.
+        let loopback = Config::default();
+        assert!(!loopback.control_tls());
+        assert_eq!(loopback.control_scheme(), "http");
+    }
+
+    #[test]
+    fn control_tls_cert_and_key_go_together_and_must_be_usable() {
+        let (cert, key, other) = tls_files("pair");
+        let cert_only = Config::from_layers([Overrides {
+            control_tls_cert: Some(cert.clone()),
+            ..Overrides::default()
+        }]);
+        let text = cert_only.as_ref().unwrap_err().to_string();
+        assert!(text.contains("set both"), "{text}");
+        assert_eq!(invalid_keys(cert_only), ["control_tls_key"]);
+        let key_only = Config::from_layers([Overrides {
+            control_tls_key: Some(key.clone()),
+            ..Overrides::default()
+        }]);
+        assert_eq!(invalid_keys(key_only), ["control_tls_cert"]);
+
+        let missing = Config::from_layers([Overrides {
+            control_tls_cert: Some(PathBuf::from("/nonexistent/cert.pem")),
+            control_tls_key: Some(key.clone()),
+            ..Overrides::default()
+        }]);
+        let text = missing.as_ref().unwrap_err().to_string();
+        assert!(text.contains("/nonexistent/cert.pem"), "{text}");
+        assert_eq!(invalid_keys(missing), ["control_tls_cert"]);
+        let swapped = Config::from_layers([Overrides {
+            control_tls_cert: Some(key.clone()),
+            control_tls_key: Some(cert.clone()),
+            ..Overrides::default()
+        }]);
+        assert_eq!(invalid_keys(swapped), ["control_tls_cert"]);
+        let mismatched = Config::from_layers([Overrides {
+            control_tls_cert: Some(cert.clone()),
+            control_tls_key: Some(other),
+            ..Overrides::default()
+        }]);
+        assert_eq!(invalid_keys(mismatched), ["control_tls_key"]);
+
+        // From the file, the environment and the flags.
+        let file = Overrides::from_toml(&format!(
+            "control_tls_cert = {:?}\ncontrol_tls_key = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ))
+        .unwrap();
+        let config = Config::from_layers([file]).unwrap();
+        assert_eq!(config.control_scheme(), "https");
+        assert_eq!(
+            config.effective_control_url("127.0.0.1:9090".parse().unwrap()),
+            "https://127.0.0.1:9090"
+        );
+        let from_env = Overrides::from_env(env(&[
+            ("MEDIA_NODE_CONTROL_TLS_CERT", "/a/cert.pem"),
+            ("MEDIA_NODE_CONTROL_TLS_KEY", "/a/key.pem"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            from_env.control_tls_cert.as_deref(),
+            Some(Path::new("/a/cert.pem"))
+        );
+        assert_eq!(
+            from_env.control_tls_key.as_deref(),
+            Some(Path::new("/a/key.pem"))
+        );
+        let cli = <crate::Cli as clap::Parser>::try_parse_from([
+            "media-node",
+            "--control-tls-cert",
+            "/b/cert.pem",
+            "--control-tls-key",
+            "/b/key.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.overrides.control_tls_cert.as_deref(),
+            Some(Path::new("/b/cert.pem"))
+        );
+        assert_eq!(
+            cli.overrides.control_tls_key.as_deref(),
+            Some(Path::new("/b/key.pem"))
+        );
+    }
+
+    #[test]
+    fn non_loopback_control_listen_requires_a_long_enough_fleet_secret() {
+        let (cert, key, _) = tls_files("secret");
+        let public = Overrides {
+            control_listen: Some("0.0.0.0:9090".parse().unwrap()),
+            control_tls_cert: Some(cert),
+            control_tls_key: Some(key),
             ..Overrides::default()
         };
         assert_eq!(

@@ -29,7 +29,10 @@
 //!   `poll_transmit()`, `poll_timeout()` and `poll_event()`. Browser leg: one str0m `Rtc` per
 //!   session in ICE-lite + RTP mode, `setup:passive`, rtcp-mux, one host candidate on the
 //!   multiplexed port; datagrams are demultiplexed per RFC 7983 ([`demux`]), STUN by the local
-//!   ICE ufrag in USERNAME, DTLS/SRTP by the source address ICE saw. Upstream leg: an even RTP
+//!   ICE ufrag in USERNAME, DTLS/SRTP by the source address ICE saw. SRTP profile: str0m 0.25
+//!   has no setting for it; as DTLS 1.2 server its dimpl picks from the browser's `use_srtp`
+//!   list by a fixed priority, AEAD_AES_256_GCM, AEAD_AES_128_GCM, AES128_CM_SHA1_80 (so GCM
+//!   whenever offered; a test pins it). Upstream leg: an even RTP
 //!   port and the RTCP port above it from `rtp_port_min..=rtp_port_max` per session, symmetric
 //!   RTP (latched to the first source sending a negotiated payload type; others dropped).
 //!   Codecs: the browser offer intersected with PCMU, PCMA, G.722, Opus and telephone-event;
@@ -46,9 +49,11 @@
 //!   with `setup:active`) and `POST /v1/sessions/{id}/browser-answer` (the browser's answer
 //!   in, the RTP/AVP answer for the upstream out, in the upstream's payload type numbers),
 //!   postcard bodies from `shared::control`, HMAC-SHA256 signed
-//!   with the fleet secret (±30 s, replay cache). Plain HTTP: fine on loopback; HTTPS (rustls)
-//!   for a non-loopback control address is a later step. While draining, allocations get
-//!   503 `Draining` and the API keeps serving until the last call ends.
+//!   with the fleet secret (±30 s, replay cache). With `control_tls_cert`/`control_tls_key`
+//!   ([`control_tls`]) the API serves HTTPS (rustls on aws-lc-rs, TLS 1.2/1.3, HTTP/1.1);
+//!   a non-loopback `control_listen` requires them, plain HTTP is for loopback only. While
+//!   draining, allocations get 503 `Draining` and the API keeps serving until the last call
+//!   ends.
 //! - **Reports to the control plane** in [`report`]: a tokio task (never on the media path)
 //!   POSTs a signed postcard `NodeReport` (state, load, capacity, uptime, finished-call
 //!   records) to `report_url` every `report_interval_secs`, over HTTP/3 (quinn + h3) with a
@@ -94,6 +99,7 @@ pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod control_tls;
 pub mod demux;
 pub mod media;
 pub mod metrics;

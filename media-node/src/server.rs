@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::bridge::BridgeConfig;
 use crate::config::Config;
 use crate::control::{self, ControlContext};
+use crate::control_tls::ControlTlsError;
 use crate::media::{self, Command, MediaStats};
 use crate::report::records::FinishedCalls;
 use crate::report::{NodeInfo, ReportSetupError, Reporter};
@@ -57,6 +59,9 @@ pub enum ServerError {
         /// Why binding failed.
         source: io::Error,
     },
+    /// The control API's TLS certificate or key cannot be used.
+    #[error("cannot set up control API TLS: {0}")]
+    ControlTls(#[from] ControlTlsError),
     /// The media thread could not start (out of threads or file descriptors).
     #[error("cannot start the media thread: {0}")]
     MediaThread(io::Error),
@@ -75,6 +80,8 @@ pub struct Server {
     media: std::net::UdpSocket,
     media_addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
+    /// TLS of the control API (`control_tls_cert`/`control_tls_key`), if set.
+    tls: Option<Arc<rustls::ServerConfig>>,
     stats: Arc<MediaStats>,
     reporter: Option<Reporter>,
 }
@@ -84,6 +91,10 @@ impl Server {
     /// roots) if `report_url` is set.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         let reporter = Reporter::from_config(&config)?;
+        let tls = match (&config.control_tls_cert, &config.control_tls_key) {
+            (Some(cert), Some(key)) => Some(crate::control_tls::server_config(cert, key)?),
+            _ => None,
+        };
         let bind_control = |source| ServerError::BindControl {
             addr: config.control_listen,
             source,
@@ -114,6 +125,7 @@ impl Server {
             media,
             media_addr,
             metrics,
+            tls,
             stats: Arc::default(),
             reporter,
         })
@@ -149,6 +161,7 @@ impl Server {
             media,
             media_addr,
             metrics,
+            tls,
             stats,
             reporter,
         } = self;
@@ -160,6 +173,7 @@ impl Server {
             id = %config.id,
             region = %config.region,
             control_listen = %control_addr,
+            control_scheme = config.control_scheme(),
             media_listen = %media_addr,
             metrics_listen = %metrics_listen,
             advertised_ip = %config.advertised_ip(),
@@ -211,6 +225,7 @@ impl Server {
             config.fleet_secret.as_ref().map(|s| s.expose()),
         ));
 
+        let tls = tls.map(TlsAcceptor::from);
         let graceful = GracefulShutdown::new();
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -220,19 +235,14 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = control.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let context = Arc::clone(&context);
-                        let service = service_fn(move |request| {
-                            let context = Arc::clone(&context);
-                            async move { Ok::<_, Infallible>(control::handle(request, &context).await) }
-                        });
-                        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                        tokio::spawn(async move {
-                            if let Err(e) = connection.await {
-                                debug!(%peer, error = %e, "control connection failed");
-                            }
-                        });
-                    }
+                    Ok((stream, peer)) => serve_control(
+                        stream,
+                        peer,
+                        tls.clone(),
+                        http.clone(),
+                        graceful.watcher(),
+                        Arc::clone(&context),
+                    ),
                     Err(e) => {
                         warn!(error = %e, "control accept failed");
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -256,16 +266,15 @@ impl Server {
         while stats.active_sessions() > 0 && tokio::time::Instant::now() < deadline {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                accepted = control.accept() => if let Ok((stream, _)) = accepted {
-                    let context = Arc::clone(&context);
-                    let service = service_fn(move |request| {
-                        let context = Arc::clone(&context);
-                        async move { Ok::<_, Infallible>(control::handle(request, &context).await) }
-                    });
-                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
+                accepted = control.accept() => if let Ok((stream, peer)) = accepted {
+                    serve_control(
+                        stream,
+                        peer,
+                        tls.clone(),
+                        http.clone(),
+                        graceful.watcher(),
+                        Arc::clone(&context),
+                    );
                 },
             }
         }
@@ -295,6 +304,54 @@ impl Server {
         );
         Ok(())
     }
+}
+
+/// Serves one control connection on its own task: the TLS handshake first when `tls` is set
+/// (bounded by the header read timeout), then HTTP/1.1, watched by the graceful shutdown.
+fn serve_control(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    http: http1::Builder,
+    watcher: Watcher,
+    context: Arc<ControlContext>,
+) {
+    let service = service_fn(move |request| {
+        let context = Arc::clone(&context);
+        async move { Ok::<_, Infallible>(control::handle(request, &context).await) }
+    });
+    tokio::spawn(async move {
+        let result =
+            match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                debug!(%peer, error = %e, "control TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                debug!(%peer, "control TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+        if let Err(e) = result {
+            debug!(%peer, error = %e, "control connection failed");
+        }
+    });
 }
 
 /// Binds the sockets of `config` and serves until `shutdown` completes (then drains).

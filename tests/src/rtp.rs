@@ -616,6 +616,87 @@ pub fn write_sine_wav(
     std::fs::File::create(path)?.write_all(&out)
 }
 
+/// Asserts that audio crossed a bridged call both ways, and prints what was measured: RTP reached the
+/// upstream's socket from `node_port` (the port in the node's SDP) with PCMU only, the browser's 1 kHz
+/// tone dominates most decoded frames there, and the browser's `STATS` (`stats`, from
+/// `edge-worker/pwa/tests/bridge.spec.mjs`) show audio received with energy, peaking at 440 Hz.
+pub fn assert_tones_crossed(
+    got: &Received,
+    rtp_port: u16,
+    node_port: Option<u16>,
+    stats: &serde_json::Value,
+    logs: impl Fn() -> String,
+) {
+    let node_addr = got
+        .peer
+        .unwrap_or_else(|| panic!("no RTP reached the upstream's socket:\n{}", logs()));
+    println!(
+        "upstream socket 127.0.0.1:{rtp_port}: RTP from {node_addr} (node's SDP port {node_port:?}), \
+         {} audio packets, {} event packets, {} ignored, {} RTCP; sent {} packets of 440 Hz",
+        got.audio.len(),
+        got.events.len(),
+        got.ignored,
+        got.rtcp,
+        got.sent
+    );
+    assert_eq!(
+        Some(node_addr.port()),
+        node_port,
+        "RTP did not come from the port the node put in its SDP"
+    );
+    let other_pts: Vec<u8> = got
+        .audio
+        .iter()
+        .map(|p| p.payload_type)
+        .filter(|&pt| pt != 0)
+        .collect();
+    assert!(
+        other_pts.is_empty(),
+        "the node sent payload types the upstream did not offer: {other_pts:?}"
+    );
+
+    // The browser's 1 kHz reached the upstream: decoded, the tone dominates most frames.
+    let frames = got.pcmu_frames_after(Duration::from_secs(1));
+    let tone = ToneCheck {
+        target: 1000.0,
+        others: vec![440.0, 1500.0, 700.0, 2000.0],
+        min_ratio_db: 20.0,
+        min_level_dbfs: -40.0,
+    }
+    .run(frames.iter().copied());
+    println!("1 kHz at the upstream: {tone}");
+    assert!(
+        tone.frames >= 100,
+        "too little audio reached the upstream ({} frames after the first second):\n{}",
+        tone.frames,
+        logs()
+    );
+    assert!(
+        tone.share() >= 0.8,
+        "the browser's 1 kHz tone is not dominant in the upstream's audio: {tone}"
+    );
+
+    // The upstream's 440 Hz reached the browser.
+    let after = &stats["after"];
+    println!("browser: {stats}");
+    let packets = after["packetsReceived"].as_f64().unwrap_or(0.0);
+    let energy = after["totalAudioEnergy"].as_f64().unwrap_or(0.0);
+    assert!(
+        packets > 100.0 && energy > 0.0,
+        "the browser received no audio with energy: {after}"
+    );
+    let heard = &stats["heard"];
+    let peak = heard["peakHz"].as_f64().unwrap_or(0.0);
+    let (db440, db1000) = (
+        heard["db440"].as_f64().unwrap_or(f64::NEG_INFINITY),
+        heard["db1000"].as_f64().unwrap_or(f64::NEG_INFINITY),
+    );
+    assert!(
+        (peak - 440.0).abs() < 20.0 && db440 > db1000 + 20.0,
+        "the browser's remote audio does not peak at 440 Hz: {heard}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@
 //! the upstream's socket answers with a 440 Hz PCMU tone once it learned the node's address, which the
 //! browser must receive with audio energy (and, through an AnalyserNode, with its spectrum peaking at
 //! 440 Hz). The upstream hangs up and the phone must return to its dialpad. The browser part is
-//! `edge-worker/pwa/tests/incoming.spec.mjs`; the upstream's SIP part is
+//! `edge-worker/pwa/tests/bridge.spec.mjs` (incoming mode); the upstream's SIP part is
 //! `tests/scenarios/relay_registrar_then_caller_with_media.xml`.
 
 use std::path::Path;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tests::phone::DemoStack;
-use tests::rtp::{RtpPeer, ToneCheck};
+use tests::rtp::RtpPeer;
 use tests::sipp::{Scenario, Sipp};
 
 /// The telephone-event payload type the upstream offers.
@@ -78,7 +78,7 @@ fn incoming_call_from_the_upstream_is_bridged_and_carries_tones_both_ways() {
     let sip_log_str = sip_log.to_string_lossy().into_owned();
     let wav_str = wav.to_string_lossy().into_owned();
     let (status, browser_tail) = stack.browser_script(
-        "incoming.spec.mjs",
+        "bridge.spec.mjs",
         &[
             // Relay mode: the upstream checks the password, and this one takes any.
             ("PHONE_USERS", "1001:demo-1001"),
@@ -104,8 +104,7 @@ fn incoming_call_from_the_upstream_is_bridged_and_carries_tones_both_ways() {
         "the browser part failed ({status:?}):\n{}",
         logs()
     );
-    let browser_out =
-        std::fs::read_to_string(dir.join("incoming.spec.mjs.log")).unwrap_or_default();
+    let browser_out = std::fs::read_to_string(dir.join("bridge.spec.mjs.log")).unwrap_or_default();
     let stats: Value = browser_out
         .lines()
         .find_map(|l| l.strip_prefix("STATS "))
@@ -114,74 +113,7 @@ fn incoming_call_from_the_upstream_is_bridged_and_carries_tones_both_ways() {
 
     // Upstream side: the node sent the browser's audio from the port of its answer (symmetric RTP).
     let answered_port = sipp_answer_port(&sipp_dir, rtp_port);
-    let node_addr = got
-        .peer
-        .unwrap_or_else(|| panic!("no RTP reached the upstream's socket:\n{}", logs()));
-    println!(
-        "upstream socket 127.0.0.1:{rtp_port}: RTP from {node_addr} (answered port {answered_port:?}), \
-         {} audio packets, {} event packets, {} ignored, {} RTCP; sent {} packets of 440 Hz",
-        got.audio.len(),
-        got.events.len(),
-        got.ignored,
-        got.rtcp,
-        got.sent
-    );
-    assert_eq!(
-        Some(node_addr.port()),
-        answered_port,
-        "RTP did not come from the port in the node's answer"
-    );
-    let other_pts: Vec<u8> = got
-        .audio
-        .iter()
-        .map(|p| p.payload_type)
-        .filter(|&pt| pt != 0)
-        .collect();
-    assert!(
-        other_pts.is_empty(),
-        "the node sent payload types the upstream did not offer: {other_pts:?}"
-    );
-
-    // The browser's 1 kHz reached the upstream: decoded, the tone dominates most frames.
-    let frames = got.pcmu_frames_after(Duration::from_secs(1));
-    let tone = ToneCheck {
-        target: 1000.0,
-        others: vec![440.0, 1500.0, 700.0, 2000.0],
-        min_ratio_db: 20.0,
-        min_level_dbfs: -40.0,
-    }
-    .run(frames.iter().copied());
-    println!("1 kHz at the upstream: {tone}");
-    assert!(
-        tone.frames >= 100,
-        "too little audio reached the upstream ({} frames after the first second):\n{}",
-        tone.frames,
-        logs()
-    );
-    assert!(
-        tone.share() >= 0.8,
-        "the browser's 1 kHz tone is not dominant in the upstream's audio: {tone}"
-    );
-
-    // The upstream's 440 Hz reached the browser.
-    let after = &stats["after"];
-    println!("browser: {stats}");
-    let packets = after["packetsReceived"].as_f64().unwrap_or(0.0);
-    let energy = after["totalAudioEnergy"].as_f64().unwrap_or(0.0);
-    assert!(
-        packets > 100.0 && energy > 0.0,
-        "the browser received no audio with energy: {after}"
-    );
-    let heard = &stats["heard"];
-    let peak = heard["peakHz"].as_f64().unwrap_or(0.0);
-    let (db440, db1000) = (
-        heard["db440"].as_f64().unwrap_or(f64::NEG_INFINITY),
-        heard["db1000"].as_f64().unwrap_or(f64::NEG_INFINITY),
-    );
-    assert!(
-        (peak - 440.0).abs() < 20.0 && db440 > db1000 + 20.0,
-        "the browser's remote audio does not peak at 440 Hz: {heard}"
-    );
+    tests::rtp::assert_tones_crossed(&got, rtp_port, answered_port, &stats, logs);
 
     // The upstream got a plain RTP answer (its regexp check), hung up, and its BYE was answered.
     assert!(

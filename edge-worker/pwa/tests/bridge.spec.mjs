@@ -1,7 +1,9 @@
-// A call from the real phone to a number on the tenant's upstream, bridged by a media node: sign in,
-// dial DIAL, wait until the call is answered, let audio flow, press the DTMF keys on the in-call
-// "Keypad", read what the browser received (getStats inbound-rtp, and the remote audio's spectrum
-// through an AnalyserNode), print it as one JSON line starting with "STATS ", and hang up.
+// A call between the real phone and the tenant's upstream, bridged by a media node. Outgoing (DIAL set):
+// sign in, dial DIAL, wait until the call is answered. Incoming (DIAL unset): sign in, wait for the
+// upstream's call ("Answer"), answer it. Then let audio flow, press the DTMF keys on the in-call
+// "Keypad" (if DTMF is set), read what the browser received (getStats inbound-rtp, and the remote audio's
+// spectrum through an AnalyserNode), print it as one JSON line starting with "STATS ", and end the call:
+// hang up (outgoing) or wait for the far end to hang up (incoming: "Call ended", then the dialpad).
 //
 //   PHONE_URL=http://localhost:8787 PHONE_USERS=1001:demo-1001 DIAL=5551234 DTMF=15# \
 //   FAKE_AUDIO=/abs/tone.wav SIP_LOG=/abs/sip.log node tests/bridge.spec.mjs
@@ -17,8 +19,8 @@ const [user, password] = (process.env.PHONE_USERS ?? '').split(',')[0].split(':'
 const dial = process.env.DIAL;
 const dtmf = process.env.DTMF ?? '';
 const talkMs = Number(process.env.TALK_MS ?? 3000);
-if (!url || !user || !dial) {
-  console.error('bridge test: set PHONE_URL, PHONE_USERS=user:password and DIAL=number');
+if (!url || !user) {
+  console.error('bridge test: set PHONE_URL and PHONE_USERS=user:password (and DIAL=number for an outgoing call)');
   process.exit(2);
 }
 setTimeout(() => {
@@ -140,12 +142,19 @@ try {
   await page.getByRole('status').filter({ hasText: 'Registered' }).first().waitFor();
   step(`${user} is Registered`);
 
-  await page.getByRole('textbox', { name: 'Number', exact: true }).fill(dial);
-  await page.getByRole('button', { name: 'Call', exact: true }).click();
-  await page.getByRole('button', { name: 'Hang up', exact: true }).waitFor();
-  // The in-call timer shows 0:00 once the far end answered.
+  if (dial) {
+    await page.getByRole('textbox', { name: 'Number', exact: true }).fill(dial);
+    await page.getByRole('button', { name: 'Call', exact: true }).click();
+    await page.getByRole('button', { name: 'Hang up', exact: true }).waitFor();
+  } else {
+    // The upstream calls shortly after the registration it accepted.
+    await page.getByRole('button', { name: 'Answer', exact: true }).waitFor({ timeout: 30_000 });
+    step('the phone rings');
+    await page.getByRole('button', { name: 'Answer', exact: true }).click();
+  }
+  // The in-call timer shows 0:00 once the call is established.
   await page.getByRole('timer').filter({ hasText: /^\d+:\d\d/ }).waitFor({ timeout: 30_000 });
-  step(`the call to ${dial} is answered`);
+  step(dial ? `the call to ${dial} is answered` : 'the call is answered and established');
 
   await page.waitForTimeout(talkMs);
   const before = await stats(page);
@@ -168,11 +177,20 @@ try {
   const after = await stats(page);
   console.log(`STATS ${JSON.stringify({ before, after, heard, dtmfShown: sent })}`);
 
-  await page.getByRole('button', { name: 'Hang up', exact: true }).click();
-  await page.getByRole('button', { name: 'Call', exact: true }).waitFor();
-  step('hung up');
+  if (dial) {
+    await page.getByRole('button', { name: 'Hang up', exact: true }).click();
+    step('hung up');
+  } else {
+    await page.getByRole('timer').filter({ hasText: 'Call ended' }).waitFor({ timeout: 30_000 });
+    step('the far end hung up ("Call ended")');
+  }
+  await page.getByRole('button', { name: 'Call', exact: true }).waitFor({ timeout: 15_000 });
+  step('back on the dialpad');
 } catch (err) {
   console.log(`not ok - ${String(err?.stack ?? err).split('\n').slice(0, 6).join('\n  ')}`);
+  const status = await browser.contexts()[0]?.pages()[0]?.getByRole('status').allTextContents().catch(() => []);
+  if (status) console.log(`status region: ${JSON.stringify(status)}`);
+  console.log(`--- last console lines ---\n${sipLog.slice(-15).join('\n').slice(-5000)}`);
   code = 1;
 } finally {
   if (process.env.SIP_LOG) writeFileSync(process.env.SIP_LOG, sipLog.join('\n'));

@@ -439,33 +439,23 @@ impl Inner {
         }
     }
 
-    /// Allocates a media session for `call_id` on the least loaded healthy node.
+    /// Allocates a media session for `call_id` from the browser's offer, on the least loaded
+    /// healthy node.
     async fn allocate(
         this: &Rc<Self>,
         call_id: &str,
         offer: String,
         mode: Mode,
     ) -> std::result::Result<AllocateResponse, MediaError> {
-        let node = crate::fleet::pick(&this.env, None)
-            .await?
-            .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
         let request = AllocateRequest {
             call_id: call_id.to_owned(),
             browser_offer_sdp: offer,
             mode,
         };
-        let resp: AllocateResponse = media::call(
-            &this.env,
-            &node.control_url,
-            HttpMethod::Post,
-            "/v1/sessions",
-            Some(&request),
-        )
-        .await?;
-        this.sessions
-            .borrow_mut()
-            .insert(resp.session_id.to_string(), node.control_url);
-        Ok(resp)
+        Self::allocate_at(this, "/v1/sessions", &request, |r: &AllocateResponse| {
+            &r.session_id
+        })
+        .await
     }
 
     /// Allocates a session for a call from the upstream (its plain RTP offer first).
@@ -474,24 +464,40 @@ impl Inner {
         call_id: &str,
         upstream_offer: String,
     ) -> std::result::Result<AllocateInboundResponse, MediaError> {
-        let node = crate::fleet::pick(&this.env, None)
-            .await?
-            .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
         let request = AllocateInbound {
             call_id: call_id.to_owned(),
             upstream_offer_sdp: upstream_offer,
         };
-        let resp: AllocateInboundResponse = media::call(
+        Self::allocate_at(
+            this,
+            "/v1/sessions/inbound",
+            &request,
+            |r: &AllocateInboundResponse| &r.session_id,
+        )
+        .await
+    }
+
+    /// Picks a node, POSTs `request` to `path` there and remembers which node holds the session.
+    async fn allocate_at<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        this: &Rc<Self>,
+        path: &str,
+        request: &Req,
+        session_of: impl Fn(&Resp) -> &SessionId,
+    ) -> std::result::Result<Resp, MediaError> {
+        let node = crate::fleet::pick(&this.env, None)
+            .await?
+            .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
+        let resp: Resp = media::call(
             &this.env,
             &node.control_url,
             HttpMethod::Post,
-            "/v1/sessions/inbound",
-            Some(&request),
+            path,
+            Some(request),
         )
         .await?;
         this.sessions
             .borrow_mut()
-            .insert(resp.session_id.to_string(), node.control_url);
+            .insert(session_of(&resp).to_string(), node.control_url);
         Ok(resp)
     }
 

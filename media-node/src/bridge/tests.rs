@@ -1300,3 +1300,87 @@ fn loss_and_reordering_both_ways_are_forwarded_as_they_arrive_and_counted() {
         "reordered packets are not dropped"
     );
 }
+
+/// A `tracing` writer collecting everything into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Which DTLS-SRTP profile the node (DTLS server, `setup:passive`) settles on with a str0m
+/// browser stand-in (DTLS client offering all three of dimpl's profiles in `use_srtp`).
+///
+/// str0m 0.25 has no SRTP profile setting (`RtcConfig` has none; `str0m-aws-lc-rs` builds its
+/// dimpl 0.9 `Config` without one) and does not expose the negotiated profile, only its debug
+/// line "DTLS set SRTP keying material and profile: ..."; this test reads that line. dimpl's
+/// DTLS 1.2 server (str0m's default version) picks by its own fixed priority from the client's
+/// list: AEAD_AES_256_GCM, then AEAD_AES_128_GCM, then AES128_CM_SHA1_80. So a GCM profile wins
+/// whenever the browser offers one, AES-256-GCM when offered.
+#[test]
+fn dtls_srtp_negotiates_a_gcm_profile_when_the_browser_offers_it() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // With a single registered dispatcher, tracing-core computes a callsite's interest from the
+    // *registering thread's* default, so a callsite first hit by a parallel test (no
+    // subscriber) would stay disabled here. A second live dispatcher makes it take the union
+    // of all registered ones.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    tracing::subscriber::with_default(subscriber, || {
+        let mut now = Instant::now();
+        let mut bridge = Bridge::new(config());
+        let (mut browser, offer, pending) = Browser::offer(now);
+        let response = bridge
+            .allocate(now, &request(&offer, Mode::Echo), &mut Binder::default())
+            .unwrap();
+        let answer = SdpAnswer::from_sdp_string(&response.browser_answer_sdp).unwrap();
+        browser
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .unwrap();
+        for _ in 0..300 {
+            exchange(
+                &mut now,
+                Duration::from_millis(10),
+                &mut browser,
+                &mut bridge,
+            );
+            if browser.rtc.is_connected() {
+                break;
+            }
+        }
+        assert!(browser.rtc.is_connected(), "DTLS did not connect");
+    });
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let profiles: Vec<&str> = logs
+        .lines()
+        .filter_map(|l| {
+            l.split("DTLS set SRTP keying material and profile: ")
+                .nth(1)
+        })
+        .map(str::trim)
+        .collect();
+    // Both ends (the node and the browser stand-in) log the same negotiated profile.
+    assert_eq!(
+        profiles,
+        ["SRTP_AEAD_AES_256_GCM", "SRTP_AEAD_AES_256_GCM"],
+        "{logs}"
+    );
+}
