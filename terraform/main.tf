@@ -15,7 +15,7 @@ module "edge" {
   account_id               = var.cloudflare_account_id
   worker_name              = "${var.name_prefix}-edge"
   worker_bundle_dir        = coalesce(var.worker_bundle_dir, "${local.repo_root}/edge-worker/build")
-  assets_dir               = coalesce(var.assets_dir, "${local.repo_root}/edge-worker/public")
+  assets_dir               = coalesce(var.assets_dir, "${local.repo_root}/edge-worker/pwa/dist")
   compatibility_date       = var.compatibility_date
   d1_database_name         = var.name_prefix
   d1_primary_location_hint = var.d1_primary_location_hint
@@ -48,4 +48,22 @@ module "media_fleet" {
   ssh_allowed_cidrs = var.ssh_allowed_cidrs
   ssh_key_ids       = var.ssh_key_ids
   drain_over_ssh    = var.drain_over_ssh
+
+  control_domain       = var.media_control_domain
+  control_tls_cert_pem = var.media_control_tls_cert_pem
+  control_tls_key_pem  = var.media_control_tls_key_pem
+}
+
+# The name each node's control API answers on (its certificate covers *.media_control_domain). Not
+# proxied: the Worker talks to the node directly over HTTPS.
+resource "cloudflare_dns_record" "media_control" {
+  for_each = module.media_fleet.nodes
+
+  zone_id = var.media_control_zone_id
+  name    = each.value.control_host
+  type    = "A"
+  content = each.value.ipv4
+  ttl     = 60
+  proxied = false
+  comment = "webphone media node ${each.value.id} (control API)"
 }

@@ -163,3 +163,29 @@ variable "drain_over_ssh" {
   type        = bool
   default     = false
 }
+
+variable "media_control_domain" {
+  description = "DNS domain for the media nodes' control API names (<node id>.<domain>), e.g. media.example.com; records are created in media_control_zone_id."
+  type        = string
+}
+
+variable "media_control_zone_id" {
+  description = "Cloudflare zone id holding media_control_domain, where the nodes' A records are created."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{32}$", var.media_control_zone_id))
+    error_message = "media_control_zone_id must be a 32-character hex Cloudflare zone id."
+  }
+}
+
+variable "media_control_tls_cert_pem" {
+  description = "PEM certificate (chain) for *.<media_control_domain> from a public CA (the Worker's fetch verifies it); the nodes serve their control API with it."
+  type        = string
+}
+
+variable "media_control_tls_key_pem" {
+  description = "PEM private key of media_control_tls_cert_pem."
+  type        = string
+  sensitive   = true
+}

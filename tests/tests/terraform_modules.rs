@@ -348,11 +348,28 @@ fn templatefile_variables() -> BTreeSet<String> {
 
 const DRAIN_TIMEOUT_SECS: u64 = 600;
 
+/// A self-signed certificate and key for the example control host, made once per test run.
+fn control_tls() -> &'static (String, String) {
+    static TLS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "webphone-eu-central-1-a1b2c3.media.example.com".to_owned(),
+        ])
+        .expect("self-signed certificate");
+        (cert.cert.pem(), cert.signing_key.serialize_pem())
+    })
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
 /// Renders the cloud-init template as `templatefile` would, with example values.
 fn render_cloud_init(report_url: &str) -> String {
     let path = terraform_dir().join("modules/media-node-cloud-init/cloud-init.yaml.tftpl");
     let text = std::fs::read_to_string(&path).expect("cloud-init template");
-    let values: [(&str, hcl::Value); 16] = [
+    let values: [(&str, hcl::Value); 19] = [
         ("node_id", "webphone-eu-central-1-a1b2c3".into()),
         ("region", "eu-central".into()),
         (
@@ -375,6 +392,12 @@ fn render_cloud_init(report_url: &str) -> String {
         ),
         ("log_format", "json".into()),
         ("log_filter", "info".into()),
+        (
+            "control_host",
+            "webphone-eu-central-1-a1b2c3.media.example.com".into(),
+        ),
+        ("control_tls_cert_b64", b64(&control_tls().0).into()),
+        ("control_tls_key_b64", b64(&control_tls().1).into()),
     ];
     let passed = templatefile_variables();
     let declared: BTreeSet<String> = values.iter().map(|(k, _)| (*k).to_owned()).collect();
@@ -505,6 +528,33 @@ fn media_node_accepts_the_config_and_environment_cloud_init_writes() {
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
     env.push(("MEDIA_NODE_PUBLIC_IP".into(), "203.0.113.7".into()));
+    // The certificate and key cloud-init writes (base64 in write_files), where this test can put
+    // them; on the VM the key arrives as a systemd credential (MEDIA_NODE_CONTROL_TLS_KEY=%d/...).
+    let dir = std::env::temp_dir().join(format!("terraform-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (path, file, var) in [
+        (
+            "/etc/media-node/control-tls.crt",
+            "control-tls.crt",
+            "MEDIA_NODE_CONTROL_TLS_CERT",
+        ),
+        (
+            "/etc/media-node/control-tls.key",
+            "control-tls.key",
+            "MEDIA_NODE_CONTROL_TLS_KEY",
+        ),
+    ] {
+        let (content, mode) = write_file(&doc, path);
+        use base64::Engine as _;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(content.trim())
+            .expect("base64 content");
+        if file.ends_with(".key") {
+            assert_eq!(mode, "0600", "the TLS key must be root-only");
+        }
+        std::fs::write(dir.join(file), pem).expect("write PEM");
+        env.push((var.into(), dir.join(file).into_os_string()));
+    }
 
     let file = Overrides::from_toml(&toml_text)
         .unwrap_or_else(|e| panic!("media-node rejects the TOML: {e}"));
@@ -515,6 +565,13 @@ fn media_node_accepts_the_config_and_environment_cloud_init_writes() {
     assert_eq!(config.drain_timeout().as_secs(), DRAIN_TIMEOUT_SECS);
     assert_eq!(config.advertised_ip().to_string(), "203.0.113.7");
     assert!(config.fleet_secret.is_some());
+    assert!(
+        toml_text.contains(
+            "control_url = \"https://webphone-eu-central-1-a1b2c3.media.example.com:9090\""
+        ),
+        "{toml_text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

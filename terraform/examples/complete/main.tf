@@ -36,6 +36,12 @@ module "webphone" {
   media_node_capacity      = 200
   drain_timeout_secs       = 900
 
+  # The nodes' control API: <node id>.media.example.com over HTTPS with a wildcard certificate.
+  media_control_domain       = "media.example.com"
+  media_control_zone_id      = "0123456789abcdef0123456789abcdef"
+  media_control_tls_cert_pem = file(var.media_control_tls_cert_file)
+  media_control_tls_key_pem  = file(var.media_control_tls_key_file)
+
   # Operators' office range: SSH for debugging and for draining nodes before Terraform removes them.
   ssh_allowed_cidrs = ["198.51.100.0/24"]
   ssh_key_ids       = ["ops"]

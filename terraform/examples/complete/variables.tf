@@ -31,3 +31,13 @@ variable "media_node_binary_sha256" {
   description = "SHA-256 of the media-node release binary (sha256sum media-node)."
   type        = string
 }
+
+variable "media_control_tls_cert_file" {
+  description = "Path of the PEM certificate (chain) for *.media.example.com, e.g. from an ACME client."
+  type        = string
+}
+
+variable "media_control_tls_key_file" {
+  description = "Path of the PEM private key of that certificate."
+  type        = string
+}

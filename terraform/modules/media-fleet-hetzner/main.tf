@@ -30,6 +30,7 @@ locals {
       drain         = var.drain_timeout_secs
       report_url    = var.report_url
       log_format    = var.log_format
+      control_tls   = [var.control_domain, sha256(var.control_tls_cert_pem), sha256(var.control_tls_key_pem)]
     }))), 0, 6)
   }
 
@@ -55,6 +56,9 @@ module "cloud_init" {
   drain_timeout_secs = var.drain_timeout_secs
   report_url         = var.report_url
   log_format         = var.log_format
+  control_host         = "${local.node_ids[each.key]}.${var.control_domain}"
+  control_tls_cert_pem = var.control_tls_cert_pem
+  control_tls_key_pem  = var.control_tls_key_pem
   # The public IPv4 sits on the server's interface; the metadata service names it.
   public_ip_command = "curl -fsS --max-time 5 http://169.254.169.254/hetzner/v1/metadata/public-ipv4"
 }

@@ -8,7 +8,8 @@ output "nodes" {
       capacity    = local.nodes[key].capacity
       ipv4        = server.ipv4_address
       ipv6        = server.ipv6_address
-      control_url = "http://${server.ipv4_address}:${var.control_port}"
+      control_host = "${local.node_ids[key]}.${var.control_domain}"
+      control_url  = "https://${local.node_ids[key]}.${var.control_domain}:${var.control_port}"
       server_id   = server.id
     }
   }

@@ -212,3 +212,24 @@ variable "log_format" {
     error_message = "log_format must be \"text\" or \"json\"."
   }
 }
+
+variable "control_domain" {
+  description = "DNS domain of the nodes' control API names: node <id> answers at <id>.<control_domain> (create the records from the `nodes` output, e.g. in Cloudflare)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", var.control_domain))
+    error_message = "control_domain must be a lower-case DNS name such as media.example.com."
+  }
+}
+
+variable "control_tls_cert_pem" {
+  description = "PEM certificate (chain) for *.<control_domain>, trusted by public CAs: the Worker calls the nodes' control API over HTTPS."
+  type        = string
+}
+
+variable "control_tls_key_pem" {
+  description = "PEM private key of control_tls_cert_pem."
+  type        = string
+  sensitive   = true
+}

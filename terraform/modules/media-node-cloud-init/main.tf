@@ -20,5 +20,9 @@ locals {
     public_ip_command  = var.public_ip_command
     log_format         = var.log_format
     log_filter         = var.log_filter
+    control_host       = var.control_host
+    # Certificate and key travel base64-encoded (one line each) in write_files.
+    control_tls_cert_b64 = base64encode(var.control_tls_cert_pem)
+    control_tls_key_b64  = base64encode(var.control_tls_key_pem)
   })
 }

@@ -168,3 +168,34 @@ variable "log_filter" {
     error_message = "log_filter must be RUST_LOG syntax (letters, digits, _ = , : . -)."
   }
 }
+
+variable "control_host" {
+  description = "DNS name of this node's control API, covered by the control TLS certificate (e.g. <node id>.media.example.com); the Worker reaches the node at https://<control_host>:<control_port>."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", var.control_host))
+    error_message = "control_host must be a lower-case DNS name such as node-1.media.example.com."
+  }
+}
+
+variable "control_tls_cert_pem" {
+  description = "PEM certificate (chain) of the control API, valid for control_host and trusted by public CAs (the Worker's fetch checks it). Written to /etc/media-node/control-tls.crt."
+  type        = string
+
+  validation {
+    condition     = can(regex("-----BEGIN CERTIFICATE-----", var.control_tls_cert_pem))
+    error_message = "control_tls_cert_pem must be a PEM certificate."
+  }
+}
+
+variable "control_tls_key_pem" {
+  description = "PEM private key of control_tls_cert_pem. Written root-only and handed to the service as a systemd credential, never to the TOML config."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("-----BEGIN [A-Z ]*PRIVATE KEY-----", var.control_tls_key_pem))
+    error_message = "control_tls_key_pem must be a PEM private key."
+  }
+}
