@@ -26,6 +26,8 @@ module "edge" {
   operator_token   = var.operator_token
   sip_nonce_secret = var.sip_nonce_secret
   fleet_secret     = var.fleet_secret
+
+  media_regions_by_location = var.media_regions_by_location
 }
 
 module "media_fleet" {

@@ -189,3 +189,9 @@ variable "media_control_tls_key_pem" {
   type        = string
   sensitive   = true
 }
+
+variable "media_regions_by_location" {
+  description = "Media regions (keys of media_regions) nearest to callers, by Cloudflare's country or continent code for the caller, nearest first; see modules/cloudflare-edge."
+  type        = map(list(string))
+  default     = {}
+}

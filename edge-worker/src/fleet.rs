@@ -108,9 +108,9 @@ impl DurableObject for FleetRegistry {
                 )
             }
             (Method::Post, "/pick") => {
-                let region: Option<String> = req.json().await.ok().flatten();
+                let preferred: Vec<String> = req.json().await.unwrap_or_default();
                 let pick = self.with(|r| {
-                    let pick = r.pick(now_ms, region.as_deref());
+                    let pick = r.pick(now_ms, &preferred);
                     if let Some(p) = &pick {
                         r.note_call(&p.id);
                     }
@@ -191,11 +191,11 @@ pub async fn list(env: &Env) -> Result<Response> {
     stub(env)?.fetch_with_str("https://fleet/nodes").await
 }
 
-/// A healthy, active, least loaded node for a call from `region`, if any.
-pub async fn pick(env: &Env, region: Option<&str>) -> Result<Option<Pick>> {
+/// A healthy, active, least loaded node, in the first of the `preferred` regions that has one.
+pub async fn pick(env: &Env, preferred: &[String]) -> Result<Option<Pick>> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(&region)?.into()));
+        .with_body(Some(serde_json::to_string(preferred)?.into()));
     let mut resp = stub(env)?
         .fetch_with_request(Request::new_with_init("https://fleet/pick", &init)?)
         .await?;

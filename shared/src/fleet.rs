@@ -18,6 +18,36 @@ pub const DEFAULT_STALE_AFTER_MS: u64 = 15_000;
 /// A node silent this long is removed from the listing.
 pub const FORGET_AFTER_MS: u64 = 10 * 60 * 1000;
 
+/// Which node regions are nearest to callers, by where Cloudflare's edge saw them: an operator
+/// setting (Worker variable `MEDIA_REGIONS`, JSON), keyed by ISO country code or continent code, each
+/// with node regions nearest first, e.g. `{"DE": ["eu-central"], "EU": ["eu-central", "eu-north"],
+/// "NA": ["us-east"]}`. The country entry wins over the continent one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RegionPreferences(BTreeMap<String, Vec<String>>);
+
+impl RegionPreferences {
+    /// Parses the JSON setting; the error says what is wrong.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| {
+            format!("MEDIA_REGIONS must be a JSON object of country or continent code => [node regions]: {e}")
+        })
+    }
+
+    /// Node regions for a caller in `country` on `continent` (either may be unknown), nearest first.
+    pub fn for_caller(&self, country: Option<&str>, continent: Option<&str>) -> Vec<String> {
+        let mut regions: Vec<String> = Vec::new();
+        for key in [country, continent].into_iter().flatten() {
+            for r in self.0.get(&key.to_ascii_uppercase()).into_iter().flatten() {
+                if !regions.contains(r) {
+                    regions.push(r.clone());
+                }
+            }
+        }
+        regions
+    }
+}
+
 /// How a report arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,9 +143,10 @@ impl Registry {
         now_ms.saturating_sub(n.last_report_at_ms) < self.stale_after_ms
     }
 
-    /// The node for a new call from `region` (the caller's, if known): healthy, active, with room;
-    /// in that region if possible; least loaded (by share of capacity) first.
-    pub fn pick(&self, now_ms: u64, region: Option<&str>) -> Option<Pick> {
+    /// The node for a new call: healthy, active, with room; in the first of `preferred` regions
+    /// (nearest to the caller first) that has one, else anywhere; least loaded (by share of
+    /// capacity) first.
+    pub fn pick(&self, now_ms: u64, preferred: &[String]) -> Option<Pick> {
         let candidates = self.nodes.values().filter(|n| {
             self.healthy(now_ms, n)
                 && n.report.state == NodeState::Active
@@ -123,11 +154,15 @@ impl Registry {
         });
         let load =
             |n: &NodeEntry| f64::from(n.report.active_calls) / f64::from(n.report.capacity.max(1));
+        let rank = |n: &NodeEntry| {
+            preferred
+                .iter()
+                .position(|r| *r == n.report.region)
+                .unwrap_or(preferred.len())
+        };
         let best = candidates.min_by(|a, b| {
-            let local = |n: &NodeEntry| region.is_some_and(|r| r == n.report.region);
-            // In-region first (true sorts before false), then lighter load, then id for stability.
-            local(b)
-                .cmp(&local(a))
+            rank(a)
+                .cmp(&rank(b))
                 .then(load(a).total_cmp(&load(b)))
                 .then(a.report.node_id.cmp(&b.report.node_id))
         })?;
@@ -188,13 +223,24 @@ mod tests {
             report("us-1", "us", NodeState::Active, 0, 100),
             Via::Https,
         );
-        assert_eq!(r.pick(1_000, Some("eu")).map(|p| p.id), Some("eu-2".into()));
-        assert_eq!(r.pick(1_000, Some("us")).map(|p| p.id), Some("us-1".into()));
-        assert_eq!(r.pick(1_000, None).map(|p| p.id), Some("us-1".into()));
+        let regions = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+        let pick = |list: &[&str]| r.pick(1_000, &regions(list)).map(|p| p.id);
+        assert_eq!(pick(&["eu"]), Some("eu-2".into()));
+        assert_eq!(pick(&["us"]), Some("us-1".into()));
         assert_eq!(
-            r.pick(1_000, Some("ap")).map(|p| p.id),
+            pick(&[]),
+            Some("us-1".into()),
+            "no preference: least loaded anywhere"
+        );
+        assert_eq!(
+            pick(&["ap"]),
             Some("us-1".into()),
             "no node in ap: anywhere"
+        );
+        assert_eq!(
+            pick(&["ap", "us", "eu"]),
+            Some("us-1".into()),
+            "the first region with a node wins"
         );
     }
 
@@ -204,9 +250,10 @@ mod tests {
         r.apply(0, report("a", "eu", NodeState::Draining, 0, 100), Via::H3);
         r.apply(0, report("b", "eu", NodeState::Active, 100, 100), Via::H3);
         r.apply(0, report("c", "eu", NodeState::Active, 0, 100), Via::H3);
-        assert_eq!(r.pick(1_000, Some("eu")).map(|p| p.id), Some("c".into()));
+        let eu = ["eu".to_owned()];
+        assert_eq!(r.pick(1_000, &eu).map(|p| p.id), Some("c".into()));
         assert_eq!(
-            r.pick(DEFAULT_STALE_AFTER_MS, Some("eu")),
+            r.pick(DEFAULT_STALE_AFTER_MS, &eu),
             None,
             "c stopped reporting"
         );
@@ -227,11 +274,32 @@ mod tests {
         r.apply(0, report("b", "eu", NodeState::Active, 0, 10), Via::H3);
         let mut picks = Vec::new();
         for _ in 0..4 {
-            let p = r.pick(1, None).unwrap();
+            let p = r.pick(1, &[]).unwrap();
             r.note_call(&p.id);
             picks.push(p.id);
         }
         assert_eq!(picks, ["a", "b", "a", "b"]);
+    }
+
+    #[test]
+    fn callers_country_comes_before_their_continent() {
+        let prefs = RegionPreferences::from_json(
+            r#"{"DE": ["eu-central"], "EU": ["eu-north", "eu-central"], "NA": ["us-east"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            prefs.for_caller(Some("de"), Some("EU")),
+            ["eu-central", "eu-north"]
+        );
+        assert_eq!(
+            prefs.for_caller(Some("FR"), Some("EU")),
+            ["eu-north", "eu-central"]
+        );
+        assert_eq!(prefs.for_caller(None, Some("NA")), ["us-east"]);
+        assert!(prefs.for_caller(Some("JP"), Some("AS")).is_empty());
+        assert!(RegionPreferences::from_json("[1, 2]")
+            .unwrap_err()
+            .contains("MEDIA_REGIONS"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use worker::{
 };
 
 use super::connection::{send_to_account, send_to_connection};
-use super::wire::{AccountEvent, ToAccount, ToConnection};
+use super::wire::{AccountEvent, CallerLocation, ToAccount, ToConnection};
 use crate::accounts::AccountStore;
 use crate::media::{self, MediaError};
 use crate::tenants::TenantStore;
@@ -52,6 +52,8 @@ struct Inner {
     sessions: RefCell<HashMap<String, String>>,
     /// Echo (*43) calls: Call-ID -> session id.
     echo_calls: RefCell<HashMap<String, String>>,
+    /// Where this account's browser last was (for picking media nodes near it).
+    caller: RefCell<CallerLocation>,
 }
 
 struct Loaded {
@@ -73,6 +75,7 @@ impl DurableObject for SipAccount {
                 alarm_at: RefCell::new(None),
                 sessions: RefCell::new(HashMap::new()),
                 echo_calls: RefCell::new(HashMap::new()),
+                caller: RefCell::new(CallerLocation::default()),
             }),
         }
     }
@@ -93,7 +96,13 @@ impl DurableObject for SipAccount {
             _ => None,
         };
         let event = match msg.event {
-            AccountEvent::Browser { conn, message } => {
+            AccountEvent::Browser {
+                conn,
+                message,
+                caller,
+            } => {
+                // Media for this account's calls goes to nodes near where its browser is.
+                *self.inner.caller.borrow_mut() = caller;
                 match SipMessage::parse(message.as_bytes()) {
                     Ok(msg) => Event::FromBrowser { conn, msg },
                     Err(_) => return Response::error("bad SIP message", 400),
@@ -484,7 +493,8 @@ impl Inner {
         request: &Req,
         session_of: impl Fn(&Resp) -> &SessionId,
     ) -> std::result::Result<Resp, MediaError> {
-        let node = crate::fleet::pick(&this.env, None)
+        let preferred = this.preferred_regions();
+        let node = crate::fleet::pick(&this.env, &preferred)
             .await?
             .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
         let resp: Resp = media::call(
@@ -499,6 +509,23 @@ impl Inner {
             .borrow_mut()
             .insert(session_of(&resp).to_string(), node.control_url);
         Ok(resp)
+    }
+
+    /// Node regions nearest the account's browser, from the `MEDIA_REGIONS` setting.
+    fn preferred_regions(&self) -> Vec<String> {
+        let Ok(setting) = self.env.var("MEDIA_REGIONS").map(|v| v.to_string()) else {
+            return Vec::new();
+        };
+        match shared::fleet::RegionPreferences::from_json(&setting) {
+            Ok(prefs) => {
+                let caller = self.caller.borrow();
+                prefs.for_caller(caller.country.as_deref(), caller.continent.as_deref())
+            }
+            Err(e) => {
+                worker::console_error!("{e}");
+                Vec::new()
+            }
+        }
     }
 
     /// A control request about an existing session.

@@ -10,7 +10,10 @@ use worker::{
     Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
-use super::wire::{account_object_name, AccountEvent, ToAccount, ToConnection, TENANT_HEADER};
+use super::wire::{
+    account_object_name, AccountEvent, CallerLocation, ToAccount, ToConnection, CALLER_HEADER,
+    TENANT_HEADER,
+};
 use super::SUBPROTOCOL;
 
 /// The Durable Object binding of connection objects.
@@ -31,6 +34,9 @@ struct Attachment {
     tenant: String,
     /// Set once a REGISTER from this socket succeeded.
     user: Option<String>,
+    /// Where Cloudflare saw the browser.
+    #[serde(default)]
+    caller: CallerLocation,
 }
 
 /// One browser's SIP WebSocket.
@@ -96,10 +102,15 @@ impl SipConnection {
 
     fn accept(&self, req: &Request) -> Result<Response> {
         let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
+        let caller =
+            CallerLocation::from_header(&req.headers().get(CALLER_HEADER)?.unwrap_or_default());
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        pair.server
-            .serialize_attachment(Attachment { tenant, user: None })?;
+        pair.server.serialize_attachment(Attachment {
+            tenant,
+            user: None,
+            caller,
+        })?;
         let mut resp = Response::from_websocket(pair.client)?;
         resp.headers_mut()
             .set("sec-websocket-protocol", SUBPROTOCOL)?;
@@ -200,6 +211,7 @@ impl SipConnection {
         let event = AccountEvent::Browser {
             conn: self.conn_id(),
             message: String::from_utf8_lossy(&msg.to_bytes()).into_owned(),
+            caller: att.caller.clone(),
         };
         match send_to_account(&self.env, &att.tenant, &user, event).await {
             Ok(replies) => {

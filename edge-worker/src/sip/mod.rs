@@ -71,6 +71,14 @@ pub async fn upgrade(
     let init_headers = worker::Headers::new();
     init_headers.set("upgrade", "websocket")?;
     init_headers.set(wire::TENANT_HEADER, tenant.domain.as_str())?;
+    let caller = req
+        .cf()
+        .map(|cf| wire::CallerLocation {
+            country: cf.country(),
+            continent: cf.continent(),
+        })
+        .unwrap_or_default();
+    init_headers.set(wire::CALLER_HEADER, &caller.to_header())?;
     let mut init = worker::RequestInit::new();
     init.with_headers(init_headers);
     stub.fetch_with_request(Request::new_with_init("https://connection/accept", &init)?)

@@ -4,6 +4,39 @@ use serde::{Deserialize, Serialize};
 
 /// Header naming the tenant (its domain) on requests the Worker makes to a connection object.
 pub const TENANT_HEADER: &str = "x-webphone-tenant";
+/// Header with where Cloudflare saw the browser, `COUNTRY/CONTINENT` (either may be empty), on the
+/// same requests: account objects pick media nodes near it.
+pub const CALLER_HEADER: &str = "x-webphone-caller";
+
+/// Where a browser is, as Cloudflare's edge saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerLocation {
+    /// ISO 3166 country code, e.g. `DE`.
+    pub country: Option<String>,
+    /// Continent code, e.g. `EU`.
+    pub continent: Option<String>,
+}
+
+impl CallerLocation {
+    /// Reads the `COUNTRY/CONTINENT` header value.
+    pub fn from_header(value: &str) -> Self {
+        let (country, continent) = value.split_once('/').unwrap_or((value, ""));
+        let field = |s: &str| (!s.is_empty() && s.len() <= 8).then(|| s.to_owned());
+        Self {
+            country: field(country),
+            continent: field(continent),
+        }
+    }
+
+    /// The header value.
+    pub fn to_header(&self) -> String {
+        format!(
+            "{}/{}",
+            self.country.as_deref().unwrap_or(""),
+            self.continent.as_deref().unwrap_or("")
+        )
+    }
+}
 
 /// `POST /deliver` to a connection object.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -40,6 +73,9 @@ pub enum AccountEvent {
         conn: String,
         /// The SIP message.
         message: String,
+        /// Where the browser is.
+        #[serde(default)]
+        caller: CallerLocation,
     },
     /// A message from another account of the same tenant.
     Account {

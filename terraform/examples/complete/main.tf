@@ -31,6 +31,13 @@ module "webphone" {
     eu-north   = { location = "hel1", node_count = 1, instance_type = "cpx31" }
     us-east    = { location = "ash", node_count = 1, instance_type = "cpx31", capacity = 150 }
   }
+  # Callers are sent to the nearest of these regions first (Cloudflare's country/continent codes).
+  media_regions_by_location = {
+    DE = ["eu-central"]
+    FI = ["eu-north", "eu-central"]
+    EU = ["eu-central", "eu-north"]
+    NA = ["us-east"]
+  }
   media_node_binary_url    = "https://downloads.example.com/webphone/media-node-0.1.0-x86_64-linux"
   media_node_binary_sha256 = var.media_node_binary_sha256
   media_node_capacity      = 200

@@ -36,6 +36,7 @@ locals {
       { type = "secret_text", name = "OPERATOR_TOKEN", text = var.operator_token },
       { type = "secret_text", name = "SIP_NONCE_SECRET", text = var.sip_nonce_secret },
       { type = "secret_text", name = "FLEET_SECRET", text = var.fleet_secret },
+      { type = "plain_text", name = "MEDIA_REGIONS", text = jsonencode(var.media_regions_by_location) },
     ],
     [for binding, class in var.durable_objects : { type = "durable_object_namespace", name = binding, class_name = class }],
   )

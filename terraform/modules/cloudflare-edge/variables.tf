@@ -206,3 +206,14 @@ variable "deploy_message" {
     error_message = "deploy_message must be at most 100 characters."
   }
 }
+
+variable "media_regions_by_location" {
+  description = "Media node regions nearest to callers, by the ISO country code or continent code Cloudflare's edge gives a caller (country wins over continent), nearest first, e.g. { DE = [\"eu-central\"], EU = [\"eu-central\", \"eu-north\"], NA = [\"us-east\"] }. Callers elsewhere get the least loaded node anywhere. The Worker variable MEDIA_REGIONS."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.media_regions_by_location) : can(regex("^[A-Z]{2}$", k))])
+    error_message = "Keys of media_regions_by_location are two-letter upper-case country or continent codes (DE, US, EU, NA, ...)."
+  }
+}
