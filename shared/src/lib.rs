@@ -13,7 +13,6 @@
 //! - [`sip`]: SIP messages: parsing, typed headers, serialization, and what the edge does with them.
 //! - [`sdp`]: SDP session descriptions: parsing and serialization.
 //! - [`auth`]: SIP digest authentication: challenges, stateless nonces, verification, answering.
-//! - [`registrar`]: registration bindings of one address-of-record (RFC 3261 §10.3, RFC 5626).
 //! - [`proxy`]: the sans-IO SIP core of one account at the edge: registrar or relay, and proxy.
 //! - [`control`]: worker <-> media node control messages (postcard, versioned) and their HMAC authentication.
 
@@ -24,7 +23,6 @@ pub mod host;
 pub mod problem;
 pub mod proxy;
 pub mod ratelimit;
-pub mod registrar;
 pub mod sdp;
 pub mod sip;
 pub mod tenant;

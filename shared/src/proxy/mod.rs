@@ -139,8 +139,8 @@
 //! Not done here: the edge authenticating itself to an upstream that challenges it, and
 //! bridging INVITEs without an SDP offer (late offer).
 //!
-//! Bindings live in this module (`StoredBinding`) while `crate::registrar` is being written;
-//! the two can be merged once that API settles.
+//! Registration bindings (RFC 3261 §10.3 with RFC 5626 flows) live in this module
+//! (`StoredBinding`), persisted by the shell.
 
 mod bindings;
 mod bridge;
