@@ -47,6 +47,20 @@ try {
   console.log(`first render: sign-in form visible ${Date.now() - started} ms after navigation (first contentful paint ${fcp.toFixed(0)} ms)`);
   assert.equal(await page.getByRole('button', { name: 'Sign up', exact: true }).count(), 0, 'Sign up shown without flags.register');
 
+  // Installable as an app: Chromium's own checks of the manifest, icons and service worker.
+  const cdp = await context.newCDPSession(page);
+  // Playwright's contexts are incognito-like, which Chromium reports as "in-incognito"; anything else
+  // (manifest, icons, start_url) would be the phone's fault.
+  const ours = (errors) => errors.filter((e) => e.errorId !== 'in-incognito');
+  let installErrors = [];
+  for (let i = 0; i < 20; i++) {
+    ({ installabilityErrors: installErrors } = await cdp.send('Page.getInstallabilityErrors'));
+    if (ours(installErrors).length === 0) break;
+    await page.waitForTimeout(250);
+  }
+  assert.deepEqual(ours(installErrors), [], `not installable: ${JSON.stringify(installErrors)}`);
+  console.log(`ok - installable (Chromium's installability check: ${JSON.stringify(installErrors)})`);
+
   await patch({
     brand_name: 'Renamed Phone',
     flags: { register: true },
