@@ -132,62 +132,86 @@ impl Edge {
         };
         std::fs::create_dir_all(&opts.state_dir).map_err(io("creating the state folder"))?;
         apply_migrations(&opts.state_dir)?;
-        let port = match opts.port {
-            Some(p) => p,
-            None => crate::free_tcp_port().map_err(io("finding a free port"))?,
-        };
-        let inspector = crate::free_tcp_port().map_err(io("finding a free port"))?;
         let fleet_secret = match &opts.fleet_secret {
             Some(s) => s.clone(),
             None => random_hex(24).map_err(io("reading /dev/urandom"))?,
         };
-        let mut cmd = wrangler_command();
-        cmd.args([
-            "dev",
-            "--ip",
-            "127.0.0.1",
-            "--show-interactive-dev-session=false",
-            "--persist-to",
-        ])
-        .arg(&opts.state_dir)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--inspector-port",
-            &inspector.to_string(),
-        ])
-        .args(["--var", &format!("OPERATOR_TOKEN:{}", opts.operator_token)])
-        .args([
-            "--var",
-            &format!(
-                "SIP_NONCE_SECRET:{}",
-                random_hex(32).map_err(io("reading /dev/urandom"))?
-            ),
-        ]);
-        cmd.args(["--var", &format!("FLEET_SECRET:{fleet_secret}")]);
-        for (k, v) in &opts.vars {
-            cmd.args(["--var", &format!("{k}:{v}")]);
+        let nonce_secret = random_hex(32).map_err(io("reading /dev/urandom"))?;
+        // A port picked free can be taken by another process before wrangler binds it (tests start
+        // several stacks at once): when that is why it stopped, try again with other ports.
+        let attempts = if opts.port.is_some() { 1 } else { 4 };
+        let mut last_log = String::new();
+        for _ in 0..attempts {
+            let port = match opts.port {
+                Some(p) => p,
+                None => crate::free_tcp_port().map_err(io("finding a free port"))?,
+            };
+            let inspector = crate::free_tcp_port().map_err(io("finding a free port"))?;
+            let mut cmd = wrangler_command();
+            cmd.args([
+                "dev",
+                "--ip",
+                "127.0.0.1",
+                "--show-interactive-dev-session=false",
+                "--persist-to",
+            ])
+            .arg(&opts.state_dir)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--inspector-port",
+                &inspector.to_string(),
+            ])
+            .args(["--var", &format!("OPERATOR_TOKEN:{}", opts.operator_token)])
+            .args(["--var", &format!("SIP_NONCE_SECRET:{nonce_secret}")])
+            .args(["--var", &format!("FLEET_SECRET:{fleet_secret}")]);
+            for (k, v) in &opts.vars {
+                cmd.args(["--var", &format!("{k}:{v}")]);
+            }
+            let log = opts.state_dir.join("wrangler.log");
+            let _ = std::fs::remove_file(&log);
+            let process = ProcessGuard::spawn("wrangler dev", cmd, &log)
+                .map_err(io("starting wrangler dev"))?;
+            let mut edge = Self {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                operator_token: opts.operator_token.clone(),
+                fleet_secret: fleet_secret.clone(),
+                process,
+            };
+            let timeout = Duration::from_secs(90);
+            let (mut exited, mut port_taken) = (false, false);
+            let ready = wait_for(timeout, || {
+                if edge.process.log_tail(40).contains("Address already in use") {
+                    port_taken = true;
+                    return Some(false);
+                }
+                if matches!(edge.process.try_wait(), Ok(Some(_))) {
+                    exited = true;
+                    return Some(false);
+                }
+                let resp = Request::new("GET", "127.0.0.1", "/admin/openapi.json")
+                    .send(edge.addr)
+                    .ok()?;
+                (resp.status == 200).then_some(true)
+            });
+            last_log = edge.process.log_tail(30);
+            match ready {
+                Some(true) => return Ok(edge),
+                // Dropping `edge` stops this attempt's processes before the next one starts.
+                _ if port_taken => continue,
+                _ if exited => {
+                    return Err(EdgeError::Wrangler {
+                        what: "wrangler dev".into(),
+                        log: last_log,
+                    })
+                }
+                _ => return Err(EdgeError::NotReady(timeout, last_log)),
+            }
         }
-        let log = opts.state_dir.join("wrangler.log");
-        let process =
-            ProcessGuard::spawn("wrangler dev", cmd, &log).map_err(io("starting wrangler dev"))?;
-        let edge = Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            operator_token: opts.operator_token.clone(),
-            fleet_secret,
-            process,
-        };
-        let timeout = Duration::from_secs(90);
-        let ready = wait_for(timeout, || {
-            let resp = Request::new("GET", "127.0.0.1", "/admin/openapi.json")
-                .send(edge.addr)
-                .ok()?;
-            (resp.status == 200).then_some(())
-        });
-        match ready {
-            Some(()) => Ok(edge),
-            None => Err(EdgeError::NotReady(timeout, edge.process.log_tail(30))),
-        }
+        Err(EdgeError::Wrangler {
+            what: "wrangler dev (every port it was given was taken)".into(),
+            log: last_log,
+        })
     }
 
     /// Sends `req`.
