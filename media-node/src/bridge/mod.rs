@@ -320,6 +320,42 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// A session that has just started: no media yet, every counter at zero. Callers fill in what
+    /// their direction knows (answer, codecs, upstream leg, pending offer).
+    fn new(
+        id: SessionId,
+        call_id: String,
+        mode: Mode,
+        rtc: Rtc,
+        ufrag: String,
+        now: Instant,
+    ) -> Self {
+        Session {
+            id,
+            call_id,
+            mode,
+            rtc,
+            ufrag,
+            mid: None,
+            browser_codecs: Vec::new(),
+            generated_answer: String::new(),
+            browser_addrs: Vec::new(),
+            upstream: None,
+            pending_offer: None,
+            inbound: false,
+            created: now,
+            last_activity: now,
+            rtc_timeout: now,
+            seq_to_browser: 1,
+            from_browser: rtp::ReceiveStats::default(),
+            from_upstream: rtp::ReceiveStats::default(),
+            dropped: 0,
+            rtt_ms: None,
+            browser_reported_loss: None,
+            ended: None,
+        }
+    }
+
     fn clock_rate(&self, browser_pt: u8) -> u32 {
         self.browser_codecs
             .iter()
@@ -548,18 +584,9 @@ impl Bridge {
         let sdp_offer = SdpOffer::from_sdp_string(&request.browser_offer_sdp)
             .map_err(|e| ControlError::bad_sdp(format!("browser offer: {e}")))?;
 
-        let ufrag = loop {
-            let candidate = Alphanumeric.sample_string(&mut rand::rng(), 8);
-            if !self.by_ufrag.contains_key(&candidate) {
-                break candidate;
-            }
-        };
-        let pass = Alphanumeric.sample_string(&mut rand::rng(), 24);
-        let mut rtc = webrtc_config(IceCreds {
-            ufrag: ufrag.clone(),
-            pass,
-        })
-        .build(now);
+        let credentials = self.fresh_credentials();
+        let ufrag = credentials.ufrag.clone();
+        let mut rtc = webrtc_config(credentials).build(now);
         let candidate = Candidate::host(self.config.media_addr, "udp")
             .map_err(|e| ControlError::bad_sdp(format!("local candidate: {e}")))?;
         rtc.add_local_candidate(candidate);
@@ -599,32 +626,20 @@ impl Bridge {
             Alphanumeric.sample_string(&mut rand::rng(), 20)
         ));
         let session = Session {
-            id: id.clone(),
-            call_id: request.call_id.clone(),
-            mode: request.mode,
-            rtc,
-            ufrag: ufrag.clone(),
             mid: offer.mid.as_deref().map(Mid::from),
             browser_codecs: offer.codecs,
             generated_answer,
-            browser_addrs: Vec::new(),
             upstream,
-            pending_offer: None,
-            inbound: false,
-            created: now,
-            last_activity: now,
-            rtc_timeout: now,
-            seq_to_browser: 1,
-            from_browser: rtp::ReceiveStats::default(),
-            from_upstream: rtp::ReceiveStats::default(),
-            dropped: 0,
-            rtt_ms: None,
-            browser_reported_loss: None,
-            ended: None,
+            ..Session::new(
+                id.clone(),
+                request.call_id.clone(),
+                request.mode,
+                rtc,
+                ufrag.clone(),
+                now,
+            )
         };
-        let slot = self.insert(session);
-        self.allocated += 1;
-        self.drive(slot, now);
+        self.start(session, now);
         info!(session = %id, call_id = %request.call_id, mode = ?request.mode, "session allocated");
         Ok(AllocateResponse {
             session_id: id,
@@ -655,6 +670,14 @@ impl Bridge {
             self.by_port.insert(port + 1, slot);
         }
         slot
+    }
+
+    /// Adds a new session, counts it and runs its engine once (its first output is its answer
+    /// or offer being ready).
+    fn start(&mut self, session: Session, now: Instant) {
+        let slot = self.insert(session);
+        self.allocated += 1;
+        self.drive(slot, now);
     }
 
     /// A local ICE ufrag no session uses, and a password.
@@ -724,32 +747,21 @@ impl Bridge {
             Alphanumeric.sample_string(&mut rand::rng(), 20)
         ));
         let session = Session {
-            id: id.clone(),
-            call_id: request.call_id.clone(),
-            mode: Mode::Bridge,
-            rtc,
-            ufrag,
             mid: Some(mid),
             browser_codecs,
-            generated_answer: String::new(),
-            browser_addrs: Vec::new(),
             upstream: Some(upstream),
             pending_offer: Some(pending),
             inbound: true,
-            created: now,
-            last_activity: now,
-            rtc_timeout: now,
-            seq_to_browser: 1,
-            from_browser: rtp::ReceiveStats::default(),
-            from_upstream: rtp::ReceiveStats::default(),
-            dropped: 0,
-            rtt_ms: None,
-            browser_reported_loss: None,
-            ended: None,
+            ..Session::new(
+                id.clone(),
+                request.call_id.clone(),
+                Mode::Bridge,
+                rtc,
+                ufrag,
+                now,
+            )
         };
-        let slot = self.insert(session);
-        self.allocated += 1;
-        self.drive(slot, now);
+        self.start(session, now);
         info!(session = %id, call_id = %request.call_id, "inbound session allocated");
         Ok(AllocateInboundResponse {
             session_id: id,
