@@ -87,7 +87,28 @@ fn live_bytes() -> i64 {
 
 const PAYLOAD_LEN: usize = 160;
 const ROUND: Duration = Duration::from_millis(20);
+/// Session counts measured, unless `BRIDGE_PATH_SESSIONS` (comma-separated) says otherwise.
 const SESSION_COUNTS: [usize; 3] = [1, 100, 500];
+
+/// The session counts to measure: `BRIDGE_PATH_SESSIONS=1,50` (e.g. under a heap profiler) or
+/// [`SESSION_COUNTS`].
+fn session_counts() -> Vec<usize> {
+    match std::env::var("BRIDGE_PATH_SESSIONS") {
+        Ok(list) => {
+            let counts: Vec<usize> = list
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .filter(|&n| n > 0)
+                .collect();
+            assert!(
+                !counts.is_empty(),
+                "BRIDGE_PATH_SESSIONS must list session counts, e.g. 1,100,500"
+            );
+            counts
+        }
+        Err(_) => SESSION_COUNTS.to_vec(),
+    }
+}
 
 fn media_addr() -> SocketAddr {
     SocketAddr::new(rtp_ip(), 3478)
@@ -526,9 +547,11 @@ fn main() {
     let t0 = Instant::now();
     let mut last = None;
     let mut all_latency = Vec::new();
-    for &n in &SESSION_COUNTS {
-        // Enough rounds for stable percentiles, and under ICE-lite's 15 s consent window.
-        let rounds = if n < 50 { 450 } else { 150 };
+    for n in session_counts() {
+        // Enough rounds for stable percentiles and for str0m's per-stream statistics windows to
+        // fill (the heap per session levels off after about 6 s of traffic), and under
+        // ICE-lite's 15 s consent window.
+        let rounds = if n < 50 { 450 } else { 350 };
         let setup_start = Instant::now();
         let mut setup = establish(n, t0);
         let setup_secs = setup_start.elapsed().as_secs_f64();

@@ -47,7 +47,7 @@ use str0m::format::FormatParams;
 use str0m::media::{Direction, MediaKind};
 use str0m::media::{Frequency, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpWrite;
+use str0m::rtp::{Extension, RtpWrite};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use tracing::{debug, info};
 
@@ -61,7 +61,7 @@ pub use ports::{PortBinder, PortPool};
 /// Payload type table entry meaning "not mapped".
 const UNMAPPED: u8 = 0xff;
 /// Most recycled transmit buffers kept.
-const MAX_POOLED_BUFFERS: usize = 256;
+const MAX_POOLED_BUFFERS: usize = 64;
 /// Interval of the RTCP reports sent to the upstream (RFC 3550's 5 s minimum).
 pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
@@ -409,7 +409,9 @@ impl Session {
 pub struct Bridge {
     config: BridgeConfig,
     ports: PortPool,
-    sessions: Vec<Option<Session>>,
+    /// Boxed: a session is several KiB (str0m's `Rtc`), so the slot vector stays small and its
+    /// spare capacity costs a pointer a slot, not a session.
+    sessions: Vec<Option<Box<Session>>>,
     free_slots: Vec<usize>,
     by_id: HashMap<SessionId, usize>,
     by_ufrag: HashMap<String, usize>,
@@ -655,11 +657,11 @@ impl Bridge {
         let port = session.upstream.as_ref().map(|u| u.rtp_port);
         let slot = match self.free_slots.pop() {
             Some(slot) => {
-                self.sessions[slot] = Some(session);
+                self.sessions[slot] = Some(Box::new(session));
                 slot
             }
             None => {
-                self.sessions.push(Some(session));
+                self.sessions.push(Some(Box::new(session)));
                 self.sessions.len() - 1
             }
         };
@@ -844,7 +846,7 @@ impl Bridge {
     }
 
     fn session_mut(&mut self, slot: usize) -> Option<&mut Session> {
-        self.sessions.get_mut(slot).and_then(Option::as_mut)
+        self.sessions.get_mut(slot).and_then(Option::as_deref_mut)
     }
 
     /// Applies the upstream's answer: its address, the codecs it accepted and their payload type
@@ -1332,6 +1334,13 @@ fn webrtc_config_for(credentials: IceCreds, codecs: &[Codec]) -> RtcConfig {
         .set_rtp_mode(true)
         .set_local_ice_credentials(credentials)
         .set_stats_interval(Some(Duration::from_secs(1)))
+        // Audio needs only these header extensions. Leaving out transport-wide congestion
+        // control (transport-cc) matters: str0m keeps a send record per packet for it (over
+        // 20 KiB per call after a few seconds), and audio at a fixed codec rate has no use for
+        // bandwidth estimation.
+        .clear_extension_map()
+        .set_extension(1, Extension::AudioLevel)
+        .set_extension(4, Extension::RtpMid)
         .clear_codecs();
     for codec in codecs {
         config = if *codec == Codec::OPUS {

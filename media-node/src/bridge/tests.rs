@@ -85,6 +85,29 @@ fn upstream_answer_sdp(pts: &str, extra: &str) -> String {
 }
 
 #[test]
+fn answer_keeps_audio_header_extensions_but_not_transport_wide_congestion_control() {
+    let mut bridge = Bridge::new(config());
+    let response = bridge
+        .allocate(
+            Instant::now(),
+            &request(CHROMIUM_OFFER, Mode::Echo),
+            &mut Binder::default(),
+        )
+        .unwrap();
+    let sdp = &response.browser_answer_sdp;
+    assert!(
+        CHROMIUM_OFFER.contains("transport-wide-cc"),
+        "the offer asks for it"
+    );
+    assert!(!sdp.contains("transport-wide-cc"), "{sdp}");
+    assert!(sdp.contains("urn:ietf:params:rtp-hdrext:sdes:mid"), "{sdp}");
+    assert!(
+        sdp.contains("urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+        "{sdp}"
+    );
+}
+
+#[test]
 fn echo_answer_is_ice_lite_passive_with_one_candidate_on_the_media_port() {
     let mut bridge = Bridge::new(config());
     let t0 = Instant::now();
@@ -393,6 +416,8 @@ impl Browser {
             now,
             payload.to_vec(),
         ));
+        // str0m paces what it sends: the packet leaves on its next timeout, as in a real shell.
+        self.rtc.handle_input(Input::Timeout(now)).expect("timeout");
     }
 }
 
