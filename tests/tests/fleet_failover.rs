@@ -140,7 +140,7 @@ impl BrowserMedia {
                     last_send = Instant::now();
                     let mut api = rtc.direct_api();
                     if let Some(tx) = api.stream_tx_by_mid(mid, None) {
-                        let _ = tx.write_rtp(RtpWrite::new(
+                        tx.write_rtp(RtpWrite::new(
                             Pt::from(0),
                             seq.into(),
                             (seq as u32).wrapping_mul(160),
@@ -250,7 +250,7 @@ impl UpstreamMedia {
     }
 
     /// Packets received from a node's RTP port.
-    fn from_port(&self, port: u16) -> u64 {
+    fn received_from(&self, port: u16) -> u64 {
         self.counts
             .lock()
             .map(|c| c.get(&port).copied().unwrap_or(0))
@@ -378,7 +378,7 @@ fn send_in_dialog(call: &mut Call, method: &str, cseq: u32) {
 
 /// Packets the call received at the browser and at the upstream so far.
 fn counts(call: &Call, up: &UpstreamMedia) -> (u64, u64) {
-    (call.media.received(), up.from_port(call.node_port))
+    (call.media.received(), up.received_from(call.node_port))
 }
 
 /// Waits until the call's media flows both ways.

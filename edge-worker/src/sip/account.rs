@@ -37,6 +37,8 @@ const KEEPALIVE_MS: u64 = 25_000;
 /// How long a media check ([`Output::CheckMedia`]) waits for the node before it counts as
 /// unreachable: well under the core's 5 s check interval, well over a healthy node's answer.
 const MEDIA_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long releasing a session waits for its node (which may be the one that died).
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One SIP account of one tenant.
 #[durable_object]
@@ -581,12 +583,10 @@ impl Inner {
     async fn check_media(this: &Rc<Self>, session: &str) -> MediaHealth {
         let check =
             Self::session_call::<(), SessionStats>(this, session, HttpMethod::Get, "/stats", None);
-        let check = std::pin::pin!(check);
-        let timeout = std::pin::pin!(worker::Delay::from(MEDIA_CHECK_TIMEOUT));
-        match futures_util::future::select(check, timeout).await {
-            futures_util::future::Either::Left((Ok(_), _)) => MediaHealth::Alive,
-            futures_util::future::Either::Left((Err(e), _)) => media_health(&e),
-            futures_util::future::Either::Right(_) => MediaHealth::Unreachable,
+        match within(MEDIA_CHECK_TIMEOUT, check).await {
+            Some(Ok(_)) => MediaHealth::Alive,
+            Some(Err(e)) => media_health(&e),
+            None => MediaHealth::Unreachable,
         }
     }
 
@@ -595,8 +595,12 @@ impl Inner {
         if !this.sessions.borrow().contains_key(session) {
             return;
         }
-        let result: std::result::Result<SessionStats, MediaError> =
-            Self::session_call::<(), _>(this, session, HttpMethod::Delete, "", None).await;
+        // Bounded: the session's node may be the one that died (a blackholed host never answers).
+        let release =
+            Self::session_call::<(), SessionStats>(this, session, HttpMethod::Delete, "", None);
+        let result = within(RELEASE_TIMEOUT, release)
+            .await
+            .unwrap_or_else(|| Err(MediaError::Transport("no answer in time".into())));
         this.sessions.borrow_mut().remove(session);
         match result {
             // The node ended it already (the browser closed its side first, or it timed out).
@@ -728,6 +732,16 @@ impl Inner {
             }
             None => Ok(()),
         }
+    }
+}
+
+/// `fut`'s output, or `None` when it takes longer than `limit`.
+async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    let fut = std::pin::pin!(fut);
+    let timeout = std::pin::pin!(worker::Delay::from(limit));
+    match futures_util::future::select(fut, timeout).await {
+        futures_util::future::Either::Left((out, _)) => Some(out),
+        futures_util::future::Either::Right(_) => None,
     }
 }
 
