@@ -424,8 +424,9 @@ fn fleet_state(edge: &Edge, id: &str) -> Option<String> {
         .and_then(|n| n["state"].as_str().map(str::to_owned))
 }
 
+/// Named with its file's name so that `cargo xtask test fleet_failover` selects it.
 #[test]
-fn killed_node_ends_its_call_for_both_sides_and_a_drained_node_finishes_its_call() {
+fn fleet_failover_killed_node_ends_its_call_for_both_sides_and_drained_node_finishes_its_call() {
     let upstream_media = UpstreamMedia::start();
     let uas = UpstreamUas::start(upstream_media.addr).expect("upstream SIP server");
     let stack = DemoStack::start(
