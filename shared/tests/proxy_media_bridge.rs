@@ -591,7 +591,15 @@ fn unanswered_bridge_answer_gets_503_releases_and_hangs_up_the_upstream() {
         "sip:5551234@10.0.0.7:5060"
     );
     assert_eq!(up_got[1].to().unwrap().tag(), Some("up1"));
-    assert_eq!(net.take_other("1001"), [release("s11")]);
+    // The session was checked once meanwhile (unanswered here: see proxy_media_lost.rs).
+    let other = net.take_other("1001");
+    assert_eq!(
+        other
+            .into_iter()
+            .filter(|o| !matches!(o, Output::CheckMedia { .. }))
+            .collect::<Vec<_>>(),
+        [release("s11")]
+    );
     net.advance(60_000);
     assert!(net.take_other("1001").is_empty(), "released once");
     assert_eq!(net.core("1001").transaction_count(), 0);

@@ -12,6 +12,8 @@
 //! - [`rtp`]: a plain RTP far end (G.711, Goertzel tone detector, RFC 4733 events, a paced PCMU tone)
 //!   and a WAV writer for the browser's fake microphone.
 //! - [`sip_ws`]: a SIP-over-WebSocket test client (RFC 7118) with digest answers.
+//! - [`upstream`]: a minimal upstream SIP server over TCP that answers calls at once and records every
+//!   request it gets (with its `Reason`), for tests that check what the edge sends upstream.
 //! - [`edge`]: the edge Worker under `wrangler dev` (local workerd, D1, Durable Objects) with migrations
 //!   applied and an operator token.
 
@@ -23,6 +25,7 @@ pub mod process;
 pub mod rtp;
 pub mod sip_ws;
 pub mod sipp;
+pub mod upstream;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

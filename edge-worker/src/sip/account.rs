@@ -3,12 +3,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::StreamExt;
 use shared::proxy::{
-    AccountConfig, AccountCore, BridgeBrowserOffer, BridgeOffer, Event, Output, RegistrationMode,
-    StoredBinding, StoredCredentials,
+    AccountConfig, AccountCore, BridgeBrowserOffer, BridgeOffer, Event, MediaHealth, Output,
+    RegistrationMode, StoredBinding, StoredCredentials,
 };
 use shared::sip::{Framed, SipMessage, StreamFramer};
 use shared::tenant::{TenantConfig, Transport};
@@ -33,6 +34,11 @@ use shared::control::{
 const BINDINGS_KEY: &str = "bindings";
 /// RFC 5626 §4.4.1: CRLF keep-alives on the upstream connection about every 30 s (we use 25).
 const KEEPALIVE_MS: u64 = 25_000;
+/// How long a media check ([`Output::CheckMedia`]) waits for the node before it counts as
+/// unreachable: well under the core's 5 s check interval, well over a healthy node's answer.
+const MEDIA_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long releasing a session waits for its node (which may be the one that died).
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One SIP account of one tenant.
 #[durable_object]
@@ -392,10 +398,19 @@ impl Inner {
                         Some(&body),
                     )
                     .await;
+                // A node that cannot be reached or has forgotten the session (the browser's ICE
+                // restart after the node died, typically) counts as a failed media check too.
+                let health = match &result {
+                    Err(e) => media_health(e),
+                    Ok(_) => MediaHealth::Alive,
+                };
                 let result = result
                     .map(|r| r.browser_answer_sdp)
                     .map_err(|e| e.sip_status());
                 Self::answer(this, Event::BridgeRenegotiated { id, result });
+                if health != MediaHealth::Alive {
+                    Self::answer(this, Event::MediaChecked { session, health });
+                }
                 Ok(())
             }
             Output::BridgeOfferFromUpstream {
@@ -438,6 +453,14 @@ impl Inner {
                     .map(|r| r.upstream_answer_sdp)
                     .map_err(|e| e.sip_status());
                 Self::answer(this, Event::BridgeAnsweredForUpstream { id, result });
+                Ok(())
+            }
+            Output::CheckMedia { session } => {
+                let health = Self::check_media(this, &session).await;
+                if health != MediaHealth::Alive {
+                    worker::console_warn!("media session {session}: {health:?}");
+                }
+                Self::answer(this, Event::MediaChecked { session, health });
                 Ok(())
             }
             Output::BridgeRelease { session } => {
@@ -550,13 +573,34 @@ impl Inner {
         .await
     }
 
+    /// Whether a media session is still there: its node's `GET /v1/sessions/{id}/stats`, bounded
+    /// by [`MEDIA_CHECK_TIMEOUT`].
+    ///
+    /// The node is asked about the session itself rather than the fleet registry about the node:
+    /// the registry drops a silent node only after 15 s, and cannot tell that a node which came
+    /// straight back (a restart) has forgotten its sessions; the stats request is one small signed
+    /// GET per call every 5 s, and none while the account has no bridged call.
+    async fn check_media(this: &Rc<Self>, session: &str) -> MediaHealth {
+        let check =
+            Self::session_call::<(), SessionStats>(this, session, HttpMethod::Get, "/stats", None);
+        match within(MEDIA_CHECK_TIMEOUT, check).await {
+            Some(Ok(_)) => MediaHealth::Alive,
+            Some(Err(e)) => media_health(&e),
+            None => MediaHealth::Unreachable,
+        }
+    }
+
     /// Releases a media session (once; unknown sessions are ignored).
     async fn release(this: &Rc<Self>, session: &str) {
         if !this.sessions.borrow().contains_key(session) {
             return;
         }
-        let result: std::result::Result<SessionStats, MediaError> =
-            Self::session_call::<(), _>(this, session, HttpMethod::Delete, "", None).await;
+        // Bounded: the session's node may be the one that died (a blackholed host never answers).
+        let release =
+            Self::session_call::<(), SessionStats>(this, session, HttpMethod::Delete, "", None);
+        let result = within(RELEASE_TIMEOUT, release)
+            .await
+            .unwrap_or_else(|| Err(MediaError::Transport("no answer in time".into())));
         this.sessions.borrow_mut().remove(session);
         match result {
             // The node ended it already (the browser closed its side first, or it timed out).
@@ -688,6 +732,27 @@ impl Inner {
             }
             None => Ok(()),
         }
+    }
+}
+
+/// `fut`'s output, or `None` when it takes longer than `limit`.
+async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    let fut = std::pin::pin!(fut);
+    let timeout = std::pin::pin!(worker::Delay::from(limit));
+    match futures_util::future::select(fut, timeout).await {
+        futures_util::future::Either::Left((out, _)) => Some(out),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
+/// What a failed control request says about its session's media.
+fn media_health(e: &MediaError) -> MediaHealth {
+    match e {
+        MediaError::Refused(shared::control::ControlError::UnknownSession) => MediaHealth::Gone,
+        MediaError::Transport(_) => MediaHealth::Unreachable,
+        // The node answered (a refusal, e.g. a clock too far off to verify the signature): it is
+        // there, and this is no reason to end a call. Nor is a missing secret here.
+        MediaError::Refused(_) | MediaError::NoSecret => MediaHealth::Alive,
     }
 }
 

@@ -91,6 +91,8 @@ pub(crate) struct BridgeCall {
     /// Where the INVITE goes once bridged: `None` for an incoming call forked to every binding.
     pub target: Option<Hop>,
     pub dialog: Option<BridgedDialog>,
+    /// Media checks in a row that found the node unreachable.
+    pub media_misses: u32,
 }
 
 fn sdp_of(msg: &SipMessage) -> Option<String> {
@@ -204,6 +206,7 @@ impl AccountCore {
             upstream_sdp: String::new(),
             target,
             dialog: None,
+            media_misses: 0,
         });
         self.out.push_back(match dir {
             Dir::Out => Output::BridgeOffer {
@@ -255,6 +258,7 @@ impl AccountCore {
         };
         match result {
             Ok((session, sdp)) => {
+                self.arm_media_check();
                 let call = &mut self.bridges[pos];
                 call.session = Some(session);
                 call.waiting = None;
@@ -612,6 +616,18 @@ impl AccountCore {
     /// Ends a call not yet established: releases its session, hangs up any held 2xx (unless
     /// it came from `lost`), cancels the pending branches and answers the source `status`.
     pub(super) fn bridge_fail(&mut self, tx: u64, status: u16, reason: &str, lost: Option<&Hop>) {
+        self.bridge_fail_with(tx, status, reason, lost, None);
+    }
+
+    /// [`AccountCore::bridge_fail`] with an extra header (a `Reason`) in the CANCELs and BYEs.
+    pub(super) fn bridge_fail_with(
+        &mut self,
+        tx: u64,
+        status: u16,
+        reason: &str,
+        lost: Option<&Hop>,
+        extra: Option<&Header>,
+    ) {
         let Some(pos) = self.bridge_pos(tx) else {
             return;
         };
@@ -620,10 +636,10 @@ impl AccountCore {
         for r in &call.held {
             if r.status().is_some_and(|s| (200..300).contains(&s)) {
                 let far = self.far_hop(tx, r).filter(|h| Some(h) != lost);
-                self.hang_up_2xx(far, r);
+                self.hang_up_2xx_with(far, r, extra);
             }
         }
-        self.cancel_pending(tx, true);
+        self.cancel_pending_with(tx, true, extra);
         // Unless a final response already went out (a held one does not count).
         let delivered = self.txs.get(&tx).is_none_or(|t| {
             t.last_response
@@ -704,7 +720,7 @@ impl AccountCore {
     }
 
     /// A request of our own in one side of a bridged dialog.
-    fn leg_request(
+    pub(super) fn leg_request(
         &mut self,
         leg: &Leg,
         method: Method,
@@ -762,6 +778,11 @@ impl AccountCore {
 
     /// ACKs and BYEs a 2xx (our Via popped) that no one will take, towards `far`.
     fn hang_up_2xx(&mut self, far: Option<Hop>, resp: &SipMessage) {
+        self.hang_up_2xx_with(far, resp, None);
+    }
+
+    /// [`AccountCore::hang_up_2xx`] with an extra header (a `Reason`) in the BYE.
+    fn hang_up_2xx_with(&mut self, far: Option<Hop>, resp: &SipMessage, extra: Option<&Header>) {
         let Some(far) = far else { return };
         let Some(uri) = first_contact(resp).and_then(|u| Uri::parse(&u)) else {
             return;
@@ -792,7 +813,7 @@ impl AccountCore {
             (Method::ACK, cseq.seq),
             (Method::BYE, cseq.seq.saturating_add(1)),
         ] {
-            let m = self.own_request(
+            let mut m = self.own_request(
                 method,
                 uri.clone(),
                 &routes,
@@ -802,6 +823,9 @@ impl AccountCore {
                 seq,
                 &far,
             );
+            if let (Some(h), true) = (extra, m.method() == Some(&Method::BYE)) {
+                insert_before_length(&mut m, h.clone());
+            }
             self.send(&far, m);
         }
     }

@@ -79,6 +79,15 @@ pub struct Limits {
     /// Most calls through a media bridge at once (being set up or established); beyond, new
     /// ones get 503 with Retry-After.
     pub max_bridge_calls: usize,
+    /// How often each bridged call's media session is checked ([`Output::CheckMedia`]) while
+    /// there are any, milliseconds. A dead node's calls end within about
+    /// `media_check_interval_ms * media_check_failures` (plus the shell's check timeout).
+    ///
+    /// [`Output::CheckMedia`]: super::Output::CheckMedia
+    pub media_check_interval_ms: u64,
+    /// How many checks in a row must find the node unreachable before its call is ended (a
+    /// node that answers "unknown session" ends it at once). At least 1.
+    pub media_check_failures: u32,
 }
 
 impl Default for Limits {
@@ -98,6 +107,8 @@ impl Default for Limits {
             max_contact_flows: 64,
             max_echo_calls: 4,
             max_bridge_calls: 32,
+            media_check_interval_ms: 5_000,
+            media_check_failures: 2,
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct AccountCore {
     pub(super) bridges: Vec<BridgeCall>,
     /// Allocation ids of bridged calls that ended before their session came.
     pub(super) aborted_bridges: Vec<u64>,
+    /// When the bridge sessions are next checked ([`Output::CheckMedia`]); only counts while
+    /// there are sessions.
+    pub(super) next_media_check: Option<u64>,
     pub(super) next_id: u64,
     pub(super) out: VecDeque<Output>,
     pub(super) now: u64,
@@ -142,6 +145,7 @@ impl AccountCore {
             cancelled_echo: Vec::new(),
             bridges: Vec::new(),
             aborted_bridges: Vec::new(),
+            next_media_check: None,
             next_id: 1,
             out: VecDeque::new(),
             now: 0,
@@ -203,6 +207,7 @@ impl AccountCore {
                 self.on_bridge_answered(id, result)
             }
             Event::BridgeRenegotiated { id, result } => self.on_bridge_renegotiated(id, result),
+            Event::MediaChecked { session, health } => self.on_media_checked(&session, health),
         }
     }
 
@@ -222,6 +227,7 @@ impl AccountCore {
         for d in self.bridge_deadlines() {
             take(Some(d));
         }
+        take(self.media_check_due());
         for tx in self.txs.values() {
             take(tx.pending_until);
             take(tx.linger_until);
@@ -242,6 +248,7 @@ impl AccountCore {
             self.persist();
         }
         self.bridge_timeouts(now);
+        self.media_checks(now);
         let ids: Vec<u64> = self.txs.keys().copied().collect();
         for id in ids {
             let Some(tx) = self.txs.get(&id) else {
@@ -513,7 +520,7 @@ impl AccountCore {
 
     /// Cancels branch `idx` (RFC 3261 §16.10). A branch that never answered counts as 487 at
     /// once when `synthesize` is set; one that did is given `cancel_timeout_ms` to answer.
-    fn cancel_branch(&mut self, id: u64, idx: usize, synthesize: bool) {
+    fn cancel_branch(&mut self, id: u64, idx: usize, synthesize: bool, extra: Option<&Header>) {
         let now = self.now;
         let grace = self.config.limits.cancel_timeout_ms;
         let Some(tx) = self.txs.get_mut(&id) else {
@@ -540,15 +547,28 @@ impl AccountCore {
             b.timer = Some(now.saturating_add(grace));
         }
         let target = b.target.clone();
-        if let Some(cancel) = build_cancel(&b.request) {
+        if let Some(mut cancel) = build_cancel(&b.request) {
+            if let Some(h) = extra {
+                insert_before_length(&mut cancel, h.clone());
+            }
             self.send(&target, cancel);
         }
     }
 
     pub(super) fn cancel_pending(&mut self, id: u64, synthesize: bool) {
+        self.cancel_pending_with(id, synthesize, None);
+    }
+
+    /// [`AccountCore::cancel_pending`] with an extra header (a `Reason`) in each CANCEL.
+    pub(super) fn cancel_pending_with(
+        &mut self,
+        id: u64,
+        synthesize: bool,
+        extra: Option<&Header>,
+    ) {
         let n = self.txs.get(&id).map_or(0, |t| t.branches.len());
         for idx in 0..n {
-            self.cancel_branch(id, idx, synthesize);
+            self.cancel_branch(id, idx, synthesize, extra);
         }
     }
 

@@ -100,6 +100,32 @@ pub enum Event {
         /// The browser answer, or a SIP status and reason phrase.
         result: Result<String, (u16, String)>,
     },
+    /// The answer to [`Output::CheckMedia`]: how the media session looked. A session the node
+    /// no longer knows ([`MediaHealth::Gone`]) ends its call at once; one whose node could not
+    /// be reached ([`MediaHealth::Unreachable`]) `limits.media_check_failures` times in a row
+    /// ends it too. The call ends for both sides with a BYE (an established call) or a CANCEL
+    /// and a 503 (one being set up), carrying `Reason: SIP;cause=503;text="Media Node Lost"`
+    /// (RFC 3326), and the session is released. A shell that learns otherwise that a session is
+    /// gone (a control request about it answered "unknown session") may send this unasked.
+    MediaChecked {
+        /// The session of the [`Output::CheckMedia`].
+        session: String,
+        /// What the check found.
+        health: MediaHealth,
+    },
+}
+
+/// What a check of a media session found ([`Event::MediaChecked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaHealth {
+    /// The node answered and still carries the session.
+    Alive,
+    /// The node answered that it does not know the session (it restarted, or released it,
+    /// e.g. for lack of media).
+    Gone,
+    /// The node could not be reached: a transport failure, a timeout, or an answer that is not
+    /// the control protocol's. Possibly a blip; counted.
+    Unreachable,
 }
 
 /// A bridge session allocated from a browser's offer ([`Event::BridgeReady`]).
@@ -221,8 +247,16 @@ pub enum Output {
         /// The browser's new SDP offer.
         browser_offer: String,
     },
-    /// The bridged call is over (BYE, failure, cancel, timeout, a leg lost): release the
-    /// session. Sent once per session.
+    /// Is this media session still there? Asked every `limits.media_check_interval_ms` for each
+    /// allocated bridge session while there are any (never when there are none); answer with
+    /// [`Event::MediaChecked`] (the media node's `GET /v1/sessions/{id}/stats` does), within
+    /// the interval.
+    CheckMedia {
+        /// The session.
+        session: String,
+    },
+    /// The bridged call is over (BYE, failure, cancel, timeout, a leg lost, its media lost):
+    /// release the session. Sent once per session.
     BridgeRelease {
         /// The session.
         session: String,

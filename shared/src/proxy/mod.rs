@@ -132,6 +132,22 @@
 //!   upstream as the browser; [`Event::UpstreamLost`]: a BYE goes to the browser as the
 //!   upstream). Bridge state lives in memory like the rest of the dialog state: a core rebuilt
 //!   after an eviction has forgotten it (its in-dialog requests are then proxied unchanged).
+//! - **Media lost** (`media_check.rs`). A media node can die (or restart) mid-call; nothing in
+//!   SIP tells either side, and a browser would only give up after its ICE restart fails. So
+//!   while the core has allocated bridge sessions it asks the shell every
+//!   `media_check_interval_ms` (5 s) to check each one ([`Output::CheckMedia`], answered by
+//!   [`Event::MediaChecked`]); there is no timer and no check while it has none. A session the
+//!   node no longer knows ([`MediaHealth::Gone`]) ends its call at once; a node unreachable
+//!   `media_check_failures` (2) checks in a row ends it too, so one lost request does not. An
+//!   established call gets a BYE each way (to the browser as the upstream, to the upstream as
+//!   the browser); a call being set up is failed like any bridge failure (503 "Media Node
+//!   Lost" to the caller, CANCEL to the pending branches, ACK and BYE for a held 2xx); a
+//!   browser re-offer waiting on the node gets that 503. Each BYE and CANCEL carries
+//!   `Reason: SIP;cause=503;text="Media Node Lost"` (RFC 3326), and the session gets its
+//!   [`Output::BridgeRelease`]. So a dead node's calls end within 5-10 s plus the shell's
+//!   check timeout. Why the core asks about sessions rather than trusting the fleet
+//!   registry's view of nodes: the registry only drops a silent node after 15 s, and cannot
+//!   tell that a node which restarted at once has forgotten its sessions.
 //! - **Secrets.** HA1s live only in [`StoredCredentials`] (`Debug` redacted) and are never put
 //!   in an output; Authorization headers are forwarded only in relay mode, to the upstream
 //!   that asked for them.
@@ -148,6 +164,7 @@ mod config;
 mod core;
 mod echo;
 mod io;
+mod media_check;
 mod register;
 mod rng;
 mod routing;
@@ -156,7 +173,7 @@ mod transaction;
 pub use self::bindings::StoredBinding;
 pub use self::config::{AccountConfig, Limits, RegistrationMode, StoredCredentials};
 pub use self::core::AccountCore;
-pub use self::io::{BridgeBrowserOffer, BridgeOffer, ConnId, Event, Output};
+pub use self::io::{BridgeBrowserOffer, BridgeOffer, ConnId, Event, MediaHealth, Output};
 
 #[cfg(doc)]
 use crate::sip::SipMessage;
