@@ -108,6 +108,7 @@ pub mod secret;
 pub mod server;
 pub mod signals;
 pub mod telemetry;
+pub mod udp_batch;
 
 pub use cli::Cli;
 pub use config::{Config, ConfigError, Overrides};

@@ -2,10 +2,17 @@
 //! media port and the upstream RTP/RTCP pairs), polls them with `mio`, feeds datagrams and time
 //! to the core and sends what it returns. Control calls arrive as [`Command`]s over a channel
 //! with a waker. Per packet: no lock, no task, no allocation in this loop.
+//!
+//! System calls are what a packet costs most here, so they are batched ([`crate::udp_batch`]):
+//! each readable socket is read with `recvmmsg` (up to 32 datagrams a call, and no extra call to
+//! learn that it is empty), and datagrams for browsers, which all leave from the one media
+//! socket, go out with one `sendmmsg` per wakeup (or per 32). Datagrams for upstreams leave
+//! at once, one `sendto` each: every call has its own socket.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -25,9 +32,8 @@ use tracing::{debug, warn};
 use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, BridgeMetrics, EndReason, PortBinder};
 use crate::demux::{self, PacketKind};
 use crate::report::records::FinishedCalls;
+use crate::udp_batch::{RecvBatch, SendBatch, BATCH};
 
-/// Largest datagram read; larger ones are truncated (and then fail SRTP or RTP checks).
-const MAX_DATAGRAM: usize = 2048;
 const MEDIA: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Tokens of RTP/RTCP sockets are this plus the port.
@@ -137,7 +143,8 @@ pub fn spawn(
     poll.registry()
         .register(&mut media, MEDIA, Interest::READABLE)?;
     let (tx, rx) = mpsc::channel();
-    let bind_ip = media.local_addr()?.ip();
+    let local = media.local_addr()?;
+    let (bind_ip, media_port) = (local.ip(), local.port());
     let registry = poll.registry().try_clone()?;
     let thread = thread::Builder::new().name("media".into()).spawn(move || {
         let mut shell = Shell {
@@ -152,6 +159,9 @@ pub fn spawn(
             stats,
             finished,
             commands: rx,
+            recv: Box::default(),
+            to_browsers: Box::default(),
+            media_port,
         };
         shell.run();
     })?;
@@ -220,13 +230,18 @@ struct Shell {
     stats: Arc<MediaStats>,
     finished: Option<Arc<FinishedCalls>>,
     commands: mpsc::Receiver<Command>,
+    /// Where `recvmmsg` writes a batch (boxed: 64 KiB).
+    recv: Box<RecvBatch>,
+    /// Datagrams for browsers, sent from the media socket with one `sendmmsg` per batch.
+    to_browsers: Box<SendBatch>,
+    /// The media socket's port (transmits from it are for browsers).
+    media_port: u16,
 }
 
 impl Shell {
     fn run(&mut self) {
         let mut events = Events::with_capacity(256);
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        let media_port = self.media.local_addr().map(|a| a.port()).unwrap_or(0);
+        let media_port = self.media_port;
         loop {
             let timeout = self
                 .bridge
@@ -241,10 +256,10 @@ impl Shell {
             for event in &events {
                 match event.token() {
                     WAKER => {}
-                    MEDIA => self.drain_socket(None, media_port, &mut buf),
+                    MEDIA => self.drain_socket(None, media_port),
                     Token(t) => {
                         if let Ok(port) = u16::try_from(t - PORT_TOKEN_BASE) {
-                            self.drain_socket(Some(port), port, &mut buf);
+                            self.drain_socket(Some(port), port);
                         }
                     }
                 }
@@ -262,45 +277,62 @@ impl Shell {
         }
     }
 
-    /// Reads every datagram waiting on one socket (`None`: the media socket).
-    fn drain_socket(&mut self, rtp_port: Option<u16>, port: u16, buf: &mut [u8]) {
+    /// Reads every datagram waiting on one socket (`None`: the media socket), a batch per
+    /// system call, and queues what the core answers.
+    fn drain_socket(&mut self, rtp_port: Option<u16>, port: u16) {
+        let fd = match rtp_port {
+            None => self.media.as_raw_fd(),
+            Some(p) => match self.sockets.pairs.get(&p) {
+                Some(socket) => socket.as_raw_fd(),
+                None => return,
+            },
+        };
+        // The core knows its sockets by advertised address; only the port matters.
+        let destination = SocketAddr::new(self.sockets.bind_ip, port);
+        let mut errors = 0;
         loop {
-            let received = match rtp_port {
-                None => self.media.recv_from(buf),
-                Some(p) => match self.sockets.pairs.get(&p) {
-                    Some(socket) => socket.recv_from(buf),
-                    None => return,
-                },
-            };
-            match received {
-                Ok((len, source)) => {
-                    if rtp_port.is_none() {
-                        self.stats.record(demux::classify(&buf[..len]), len);
+            let received = match self.recv.recv(fd) {
+                Ok(n) => n,
+                // ICMP errors from earlier sends surface here, once each; the socket stays
+                // usable, so read on (but never spin on a socket that keeps failing).
+                Err(e) => {
+                    debug!(port, error = %e, "media receive error");
+                    errors += 1;
+                    if errors > 4 {
+                        return;
                     }
-                    // The core knows its sockets by advertised address; only the port matters.
-                    let destination = SocketAddr::new(self.sockets.bind_ip, port);
-                    self.bridge
-                        .handle_receive(Instant::now(), source, destination, &buf[..len]);
-                    self.flush();
+                    continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // ICMP errors from earlier sends surface here; the socket stays usable.
-                Err(e) => debug!(port, error = %e, "media receive error"),
+            };
+            let now = Instant::now();
+            for i in 0..received {
+                let Some((data, source)) = self.recv.get(i) else {
+                    continue;
+                };
+                if rtp_port.is_none() {
+                    self.stats.record(demux::classify(data), data.len());
+                }
+                self.bridge.handle_receive(now, source, destination, data);
+            }
+            self.pump();
+            // Fewer than a batch: the socket was empty when the call returned.
+            if received < BATCH {
+                return;
             }
         }
     }
 
-    /// Sends what the core queued and carries out its events.
-    fn flush(&mut self) {
-        let media_port = self.media.local_addr().map(|a| a.port()).unwrap_or(0);
+    /// Takes what the core queued: datagrams for browsers join the media socket's batch,
+    /// datagrams for upstreams go out at once from their call's socket; then the core's events.
+    fn pump(&mut self) {
         while let Some(t) = self.bridge.poll_transmit() {
             let port = t.source.port();
-            let socket = if port == media_port {
-                Some(&self.media)
-            } else {
-                self.sockets.pairs.get(&port)
-            };
-            if let Some(socket) = socket {
+            if port == self.media_port {
+                if self.to_browsers.is_full() {
+                    self.to_browsers.flush(self.media.as_raw_fd());
+                }
+                self.to_browsers.push(t.destination, t.contents);
+            } else if let Some(socket) = self.sockets.pairs.get(&port) {
                 // A full send buffer drops the datagram, as the network would.
                 if let Err(e) = socket.send_to(t.contents, t.destination) {
                     debug!(error = %e, destination = %t.destination, "media send failed");
@@ -332,6 +364,17 @@ impl Shell {
         self.stats
             .active_sessions
             .store(self.bridge.active(), Ordering::Relaxed);
+    }
+
+    /// [`Shell::pump`], then sends the browsers' batch.
+    fn flush(&mut self) {
+        self.pump();
+        if !self.to_browsers.is_empty() {
+            let sent = self.to_browsers.flush(self.media.as_raw_fd());
+            if sent.dropped > 0 {
+                debug!(dropped = sent.dropped, "media sends refused");
+            }
+        }
     }
 
     /// Carries out one control call; false to stop the thread.
