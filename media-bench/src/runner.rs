@@ -410,11 +410,22 @@ fn set_up_call(
     let (offer, pending) = change
         .apply()
         .ok_or_else(|| anyhow!("str0m made no offer"))?;
-    let (handle, plain_offer) = target.offer(call, &offer.to_sdp_string())?;
+    let offer = offer.to_sdp_string();
+    let dump = call == 0 && std::env::var_os("MEDIA_BENCH_DUMP_SDP").is_some();
+    if dump {
+        eprintln!("--- caller offer\n{offer}");
+    }
+    let (handle, plain_offer) = target.offer(call, &offer)?;
+    if dump {
+        eprintln!("--- bridge's plain offer\n{plain_offer}");
+    }
     let far_target = sdp::audio_address(&plain_offer)
         .ok_or_else(|| anyhow!("the bridge's plain offer has no audio address:\n{plain_offer}"))?;
     let far_answer = sdp::far_end_answer(far_addr, 0x4d42_0000 ^ call, u64::from(call));
     let webrtc_answer = target.answer(call, &handle, &far_answer)?;
+    if dump {
+        eprintln!("--- far end answer\n{far_answer}--- bridge's WebRTC answer\n{webrtc_answer}");
+    }
     let answer = SdpAnswer::from_sdp_string(&webrtc_answer)
         .with_context(|| format!("the bridge's WebRTC answer does not parse:\n{webrtc_answer}"))?;
     rtc.sdp_api()

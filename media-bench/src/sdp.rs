@@ -47,9 +47,48 @@ pub fn far_end_answer(addr: SocketAddr, ssrc: u32, session: u64) -> String {
     )
 }
 
+/// `sdp` with a session-level `a=group:BUNDLE <mid>` for its first `a=mid`, when it has no
+/// `a=group` line. rtpengine 10.5's WebRTC answers carry `a=mid` but no BUNDLE group, which
+/// browsers accept (they just do not bundle) and str0m refuses; with one m-line the group
+/// changes nothing on the wire.
+pub fn with_bundle_group(sdp: &str) -> String {
+    if sdp.lines().any(|l| l.starts_with("a=group:")) {
+        return sdp.to_owned();
+    }
+    let Some(mid) = sdp
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=mid:"))
+    else {
+        return sdp.to_owned();
+    };
+    let mut out = String::with_capacity(sdp.len() + 32);
+    let mut added = false;
+    for line in sdp.split_inclusive('\n') {
+        if !added && line.starts_with("m=") {
+            out.push_str(&format!("a=group:BUNDLE {mid}\r\n"));
+            added = true;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_without_a_bundle_group_gets_one_for_its_mid() {
+        let answer = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 1 UDP/TLS/RTP/SAVPF 0\r\na=mid:abc\r\n";
+        assert_eq!(
+            with_bundle_group(answer),
+            "v=0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE abc\r\nm=audio 1 UDP/TLS/RTP/SAVPF 0\r\na=mid:abc\r\n"
+        );
+        let grouped = "v=0\r\na=group:BUNDLE 0\r\nm=audio 1 RTP/AVP 0\r\na=mid:0\r\n";
+        assert_eq!(with_bundle_group(grouped), grouped);
+        let no_mid = "v=0\r\nm=audio 1 RTP/AVP 0\r\n";
+        assert_eq!(with_bundle_group(no_mid), no_mid);
+    }
 
     #[test]
     fn the_media_level_connection_wins_over_the_session_one() {

@@ -253,10 +253,11 @@ impl Target for Rtpengine {
             ("call-id", Value::str(&call_id)),
             ("from-tag", Value::str(&format!("caller-{call}"))),
             ("sdp", Value::str(webrtc_offer)),
-            // Toward the far end: plain RTP/AVP, no ICE, no DTLS, RTCP on its own port.
+            // Toward the far end: plain RTP/AVP, no ICE, RTCP on its own port. (No `DTLS: off`:
+            // in 10.5 it also turns DTLS off on the caller's side, whose answer then comes back
+            // without a fingerprint. RTP/AVP alone keeps the far end plain.)
             ("transport-protocol", Value::str("RTP/AVP")),
             ("ICE", Value::str("remove")),
-            ("DTLS", Value::str("off")),
             ("rtcp-mux", Value::str_list(&["demux"])),
             (
                 "replace",
@@ -290,7 +291,7 @@ impl Target for Rtpengine {
         reply
             .get("sdp")
             .and_then(Value::as_str)
-            .map(str::to_owned)
+            .map(crate::sdp::with_bundle_group)
             .ok_or_else(|| anyhow!("rtpengine's answer reply has no sdp"))
     }
 
