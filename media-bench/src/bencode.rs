@@ -159,10 +159,11 @@ impl Parser<'_> {
                 self.pos += 1;
                 let start = self.pos;
                 let text = self.until(b'e')?;
-                let canonical = !text.is_empty()
-                    && text != b"-0"
-                    && !(text.len() > 1 && text[0] == b'0')
-                    && !(text.len() > 2 && text.starts_with(b"-0"));
+                // Canonical: no leading zeros, no "-0", no empty number.
+                let digits = text.strip_prefix(b"-").unwrap_or(text);
+                let canonical = !digits.is_empty()
+                    && (digits == b"0" || digits[0] != b'0')
+                    && text != b"-0";
                 let number = std::str::from_utf8(text)
                     .ok()
                     .filter(|_| canonical)
