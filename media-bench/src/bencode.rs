@@ -161,9 +161,8 @@ impl Parser<'_> {
                 let text = self.until(b'e')?;
                 // Canonical: no leading zeros, no "-0", no empty number.
                 let digits = text.strip_prefix(b"-").unwrap_or(text);
-                let canonical = !digits.is_empty()
-                    && (digits == b"0" || digits[0] != b'0')
-                    && text != b"-0";
+                let canonical =
+                    !digits.is_empty() && (digits == b"0" || digits[0] != b'0') && text != b"-0";
                 let number = std::str::from_utf8(text)
                     .ok()
                     .filter(|_| canonical)
