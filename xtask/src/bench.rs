@@ -1,5 +1,6 @@
 //! `cargo xtask bench sip`: how many SIP messages one account's Durable Objects handle in local
 //! workerd, and the workerd CPU time per message (measured from /proc, not wall time).
+//! `cargo xtask bench media`: see [`crate::bench_media`].
 
 use std::time::{Duration, Instant};
 
@@ -22,12 +23,16 @@ pub enum Bench {
         #[arg(long, default_value_t = 8)]
         window: u32,
     },
+    /// Our media node and rtpengine side by side: SRTP<->RTP G.711 calls per CPU core at 0%
+    /// loss, added latency, memory per call.
+    Media(crate::bench_media::MediaArgs),
 }
 
 /// Runs a benchmark.
 pub fn run(bench: &Bench) -> Result<()> {
     match bench {
         Bench::Sip { messages, window } => sip(*messages, (*window).max(1)),
+        Bench::Media(args) => crate::bench_media::run(args),
     }
 }
 

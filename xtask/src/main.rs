@@ -8,6 +8,7 @@
 //! [`setup::tools_dir`]) so later runs and CI reuse them; npm packages come from `package-lock.json`.
 
 mod bench;
+mod bench_media;
 mod dev;
 mod setup;
 mod test;
