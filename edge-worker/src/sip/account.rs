@@ -27,7 +27,7 @@ use crate::tenants::TenantStore;
 use shared::control::{
     AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
     ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, Mode, Renegotiate,
-    RenegotiateResponse, SessionId, SessionStats,
+    RenegotiateResponse, SessionId, SessionStats, UpstreamReoffer, UpstreamReofferResponse,
 };
 
 /// Key of the persisted bindings in the object's storage.
@@ -411,6 +411,37 @@ impl Inner {
                     .map(|r| r.browser_answer_sdp)
                     .map_err(|e| e.sip_status());
                 Self::answer(this, Event::BridgeRenegotiated { id, result });
+                if health != MediaHealth::Alive {
+                    Self::answer(this, Event::MediaChecked { session, health });
+                }
+                Ok(())
+            }
+            Output::BridgeUpstreamReoffer {
+                id,
+                session,
+                upstream_offer,
+            } => {
+                let body = UpstreamReoffer {
+                    session_id: SessionId::new(session.clone()),
+                    upstream_offer_sdp: upstream_offer,
+                };
+                let result: std::result::Result<UpstreamReofferResponse, MediaError> =
+                    Self::session_call(
+                        this,
+                        &session,
+                        HttpMethod::Post,
+                        "/upstream-offer",
+                        Some(&body),
+                    )
+                    .await;
+                let health = match &result {
+                    Err(e) => media_health(e),
+                    Ok(_) => MediaHealth::Alive,
+                };
+                let result = result
+                    .map(|r| r.upstream_answer_sdp)
+                    .map_err(|e| e.sip_status());
+                Self::answer(this, Event::BridgeUpstreamReoffered { id, result });
                 if health != MediaHealth::Alive {
                     Self::answer(this, Event::MediaChecked { session, health });
                 }

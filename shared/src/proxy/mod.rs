@@ -168,6 +168,7 @@ mod media_check;
 mod register;
 mod rng;
 mod routing;
+mod sdp_edit;
 mod transaction;
 
 pub use self::bindings::StoredBinding;
