@@ -91,7 +91,7 @@ fn bridge_hold_upstream_browser_hold_and_resume_reach_the_upstream_as_reinvites(
         json!({ "registration": "local", "upstream": {
             "host": "127.0.0.1", "port": uas.addr.port(), "transport": "tcp", "media": "bridge" } }),
     );
-    let node = stack.media_node("hold-node", (42600, 42619), &[]);
+    let node = stack.media_node("hold-node", (42600, 42619), &[("MEDIA_NODE_CAPACITY", "5")]);
     let logs = || {
         format!(
             "--- edge ---\n{}\n--- node ---\n{}\n--- upstream got ---\n{:#?}",
