@@ -1,6 +1,8 @@
 //! The fleet registry object: media nodes report to it (`POST /fleet/report`), the operator lists
-//! them (`GET /admin/fleet`) and account objects ask it for a node per call. The logic is
-//! [`shared::fleet::Registry`]; this is its storage and HTTP shell.
+//! them (`GET /admin/fleet`) and account objects ask it for a node per call (`/pick`) and tell it
+//! which node failed them (`/suspect`). The logic is [`shared::fleet::Registry`]; this is its
+//! storage and HTTP shell. Only `/report` is reachable from outside (through [`report`], signed);
+//! the other paths are reached only by this worker's own Durable Object calls.
 
 use std::cell::RefCell;
 
@@ -8,7 +10,7 @@ use shared::control::auth::{
     RequestAuth, Verifier, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use shared::control::report::{NodeReport, REPORT_PATH};
-use shared::fleet::{Pick, Registry, Via};
+use shared::fleet::{Pick, PickRequest, Registry, SuspectRequest, Via};
 use worker::{
     durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
 };
@@ -108,15 +110,23 @@ impl DurableObject for FleetRegistry {
                 )
             }
             (Method::Post, "/pick") => {
-                let preferred: Vec<String> = req.json().await.unwrap_or_default();
+                let ask: PickRequest = req.json().await.unwrap_or_default();
                 let pick = self.with(|r| {
-                    let pick = r.pick(now_ms, &preferred);
+                    let pick = r.pick_excluding(now_ms, &ask.preferred, &ask.exclude);
                     if let Some(p) = &pick {
                         r.note_call(&p.id);
                     }
                     pick
                 });
                 Response::from_json(&pick)
+            }
+            (Method::Post, "/suspect") => {
+                let Ok(ask) = req.json::<SuspectRequest>().await else {
+                    return http::error(400, "expected {\"node_id\": ...}");
+                };
+                self.with(|r| r.suspect(now_ms, &ask.node_id));
+                self.save().await?;
+                Ok(Response::empty()?.with_status(204))
             }
             _ => Response::error("not found", 404),
         }
@@ -191,15 +201,34 @@ pub async fn list(env: &Env) -> Result<Response> {
     stub(env)?.fetch_with_str("https://fleet/nodes").await
 }
 
-/// A healthy, active, least loaded node, in the first of the `preferred` regions that has one.
-pub async fn pick(env: &Env, preferred: &[String]) -> Result<Option<Pick>> {
+/// A healthy, active, least loaded node that is not suspect nor in `exclude`, in the first of
+/// the `preferred` regions that has one.
+pub async fn pick(env: &Env, preferred: &[String], exclude: &[String]) -> Result<Option<Pick>> {
+    let ask = PickRequest {
+        preferred: preferred.to_vec(),
+        exclude: exclude.to_vec(),
+    };
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(preferred)?.into()));
+        .with_body(Some(serde_json::to_string(&ask)?.into()));
     let mut resp = stub(env)?
         .fetch_with_request(Request::new_with_init("https://fleet/pick", &init)?)
         .await?;
     resp.json().await
+}
+
+/// Allocating on `node_id` failed: every account skips it for a while.
+pub async fn suspect(env: &Env, node_id: &str) -> Result<()> {
+    let ask = SuspectRequest {
+        node_id: node_id.to_owned(),
+    };
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(&ask)?.into()));
+    stub(env)?
+        .fetch_with_request(Request::new_with_init("https://fleet/suspect", &init)?)
+        .await?;
+    Ok(())
 }
 
 fn iso8601(ms: u64) -> String {

@@ -8,6 +8,7 @@
 //! | `POST /v1/sessions/{id}/renegotiate` | `Renegotiate` | `RenegotiateResponse`  |
 //! | `POST /v1/sessions/inbound`       | `AllocateInbound`| `AllocateInboundResponse` |
 //! | `POST /v1/sessions/{id}/browser-answer` | `ApplyBrowserAnswer` | `ApplyBrowserAnswerResponse` |
+//! | `POST /v1/sessions/{id}/upstream-offer` | `UpstreamReoffer` | `UpstreamReofferResponse` |
 //! | `DELETE /v1/sessions/{id}`        | none             | `SessionStats` (final) |
 //! | `GET /v1/sessions/{id}/stats`     | none             | `SessionStats`         |
 //!
@@ -126,7 +127,7 @@ mod api {
     use shared::control::auth::{RequestAuth, Verifier};
     use shared::control::{
         self, AllocateInbound, ApplyAnswer, ApplyBrowserAnswer, ControlError, Release, Renegotiate,
-        SessionId, CONTENT_TYPE, MAX_BODY,
+        SessionId, UpstreamReoffer, CONTENT_TYPE, MAX_BODY,
     };
 
     use super::Body;
@@ -186,6 +187,7 @@ mod api {
         BrowserAnswer(SessionId),
         Answer(SessionId),
         Renegotiate(SessionId),
+        UpstreamReoffer(SessionId),
         Release(SessionId),
         Stats(SessionId),
     }
@@ -218,6 +220,10 @@ mod api {
             },
             (&Method::POST, _, [segment, "renegotiate"]) => match id(segment) {
                 Some(id) => Route::Renegotiate(id),
+                None => return Some(Err(ControlError::UnknownSession)),
+            },
+            (&Method::POST, _, [segment, "upstream-offer"]) => match id(segment) {
+                Some(id) => Route::UpstreamReoffer(id),
                 None => return Some(Err(ControlError::UnknownSession)),
             },
             (&Method::GET, _, [segment, "stats"]) => match id(segment) {
@@ -306,6 +312,12 @@ mod api {
                 .and_then(|a| same_session(&id, &a.session_id).map(|()| a))
             {
                 Ok(request) => ok(media.call(|r| Command::Renegotiate(request, r)).await),
+                Err(e) => error(&e),
+            },
+            Route::UpstreamReoffer(id) => match control::decode::<UpstreamReoffer>(&body)
+                .and_then(|a| same_session(&id, &a.session_id).map(|()| a))
+            {
+                Ok(request) => ok(media.call(|r| Command::UpstreamReoffer(request, r)).await),
                 Err(e) => error(&e),
             },
             Route::Release(id) => {

@@ -24,7 +24,7 @@ use shared::control::report::CallRecord;
 use shared::control::{
     AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
     ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, ControlError, Renegotiate,
-    RenegotiateResponse, SessionId, SessionStats,
+    RenegotiateResponse, SessionId, SessionStats, UpstreamReoffer, UpstreamReofferResponse,
 };
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
@@ -93,6 +93,8 @@ pub enum Command {
     BrowserAnswer(ApplyBrowserAnswer, Reply<ApplyBrowserAnswerResponse>),
     /// [`Bridge::renegotiate`].
     Renegotiate(Renegotiate, Reply<RenegotiateResponse>),
+    /// [`Bridge::upstream_reoffer`].
+    UpstreamReoffer(UpstreamReoffer, Reply<UpstreamReofferResponse>),
     /// [`Bridge::release`].
     Release(SessionId, Reply<SessionStats>),
     /// [`Bridge::stats`].
@@ -398,6 +400,9 @@ impl Shell {
             }
             Command::Renegotiate(request, reply) => {
                 let _ = reply.send(self.bridge.renegotiate(now, &request));
+            }
+            Command::UpstreamReoffer(request, reply) => {
+                let _ = reply.send(self.bridge.upstream_reoffer(now, &request));
             }
             Command::Release(id, reply) => {
                 let _ = reply.send(self.bridge.release(now, &id));

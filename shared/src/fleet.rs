@@ -6,6 +6,11 @@
 //! time, and out of the listing (as `"state": "gone"`) until it is forgotten after
 //! [`FORGET_AFTER_MS`]. Calls go to a healthy, active (not draining) node with room, in the caller's
 //! region when one is there, else anywhere, least loaded first.
+//!
+//! A node an account object could not allocate on (connection refused, no answer in time, 503 or
+//! draining) is *suspect* for [`SUSPECT_MS`] ([`Registry::suspect`]): no account gets it in that
+//! time, so a node that just died stops taking calls long before its reports are missed. The
+//! account retries on another node, naming the ones that failed it ([`PickRequest::exclude`]).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +22,29 @@ use crate::control::report::{NodeReport, NodeState};
 pub const DEFAULT_STALE_AFTER_MS: u64 = 15_000;
 /// A node silent this long is removed from the listing.
 pub const FORGET_AFTER_MS: u64 = 10 * 60 * 1000;
+/// How long a node an allocation failed on gets no new calls.
+pub const SUSPECT_MS: u64 = 10_000;
+/// Most nodes one allocation tries before it gives up.
+pub const MAX_ALLOCATION_ATTEMPTS: usize = 3;
+
+/// What an account object asks the registry (`POST /pick`, JSON): a node for a new call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickRequest {
+    /// Node regions nearest to the caller, nearest first.
+    #[serde(default)]
+    pub preferred: Vec<String>,
+    /// Nodes not to pick (this allocation failed on them already).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// What an account object tells the registry (`POST /suspect`, JSON): allocating on this node
+/// failed (transport failure, timeout, 503 or draining).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspectRequest {
+    /// The node.
+    pub node_id: String,
+}
 
 /// Which node regions are nearest to callers, by where Cloudflare's edge saw them: an operator
 /// setting (Worker variable `MEDIA_REGIONS`, JSON), keyed by ISO country code or continent code, each
@@ -88,6 +116,10 @@ pub struct NodeView {
     pub last_report_via: Via,
     /// Where its control API is.
     pub control_url: String,
+    /// Until when (ms since the Unix epoch) it gets no new calls because an allocation on it
+    /// failed; absent when it is not suspect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect_until: Option<u64>,
 }
 
 /// A node chosen for a call.
@@ -105,6 +137,9 @@ pub struct Registry {
     nodes: BTreeMap<String, NodeEntry>,
     /// A node without a report this long is out of the choice.
     pub stale_after_ms: u64,
+    /// Suspect nodes: id -> until when (ms) they get no new calls.
+    #[serde(default)]
+    suspects: BTreeMap<String, u64>,
 }
 
 impl Default for Registry {
@@ -112,6 +147,7 @@ impl Default for Registry {
         Self {
             nodes: BTreeMap::new(),
             stale_after_ms: DEFAULT_STALE_AFTER_MS,
+            suspects: BTreeMap::new(),
         }
     }
 }
@@ -139,6 +175,23 @@ impl Registry {
         }
     }
 
+    /// An allocation on `node_id` failed at `now_ms`: it gets no new calls for [`SUSPECT_MS`].
+    /// Unknown nodes are ignored (the caller cannot make the registry remember made-up ids).
+    pub fn suspect(&mut self, now_ms: u64, node_id: &str) {
+        self.suspects.retain(|_, until| *until > now_ms);
+        if self.nodes.contains_key(node_id) {
+            self.suspects
+                .insert(node_id.to_owned(), now_ms.saturating_add(SUSPECT_MS));
+        }
+    }
+
+    fn suspect_until(&self, now_ms: u64, node_id: &str) -> Option<u64> {
+        self.suspects
+            .get(node_id)
+            .copied()
+            .filter(|until| *until > now_ms)
+    }
+
     fn healthy(&self, now_ms: u64, n: &NodeEntry) -> bool {
         now_ms.saturating_sub(n.last_report_at_ms) < self.stale_after_ms
     }
@@ -147,10 +200,22 @@ impl Registry {
     /// (nearest to the caller first) that has one, else anywhere; least loaded (by share of
     /// capacity) first.
     pub fn pick(&self, now_ms: u64, preferred: &[String]) -> Option<Pick> {
+        self.pick_excluding(now_ms, preferred, &[])
+    }
+
+    /// [`Registry::pick`] among the nodes that are neither in `exclude` nor suspect.
+    pub fn pick_excluding(
+        &self,
+        now_ms: u64,
+        preferred: &[String],
+        exclude: &[String],
+    ) -> Option<Pick> {
         let candidates = self.nodes.values().filter(|n| {
             self.healthy(now_ms, n)
                 && n.report.state == NodeState::Active
                 && n.report.active_calls < n.report.capacity
+                && !exclude.contains(&n.report.node_id)
+                && self.suspect_until(now_ms, &n.report.node_id).is_none()
         });
         let load =
             |n: &NodeEntry| f64::from(n.report.active_calls) / f64::from(n.report.capacity.max(1));
@@ -191,6 +256,7 @@ impl Registry {
                 last_report_at: n.last_report_at_ms,
                 last_report_via: n.last_report_via,
                 control_url: n.report.control_url.clone(),
+                suspect_until: self.suspect_until(now_ms, &n.report.node_id),
             })
             .collect()
     }
@@ -300,6 +366,67 @@ mod tests {
         assert!(RegionPreferences::from_json("[1, 2]")
             .unwrap_err()
             .contains("MEDIA_REGIONS"));
+    }
+
+    #[test]
+    fn excluded_nodes_are_skipped_in_region_then_load_order() {
+        let mut r = Registry::default();
+        r.apply(0, report("eu-1", "eu", NodeState::Active, 0, 10), Via::H3);
+        r.apply(0, report("eu-2", "eu", NodeState::Active, 5, 10), Via::H3);
+        r.apply(0, report("us-1", "us", NodeState::Active, 0, 10), Via::H3);
+        let eu = ["eu".to_owned()];
+        let pick = |exclude: &[&str]| {
+            let exclude: Vec<String> = exclude.iter().map(|s| (*s).to_owned()).collect();
+            r.pick_excluding(1, &eu, &exclude).map(|p| p.id)
+        };
+        assert_eq!(pick(&[]), Some("eu-1".into()));
+        assert_eq!(pick(&["eu-1"]), Some("eu-2".into()), "next in the region");
+        assert_eq!(
+            pick(&["eu-1", "eu-2"]),
+            Some("us-1".into()),
+            "then another region"
+        );
+        assert_eq!(pick(&["eu-1", "eu-2", "us-1"]), None);
+    }
+
+    #[test]
+    fn a_suspect_node_gets_no_calls_for_a_while_from_anyone() {
+        let mut r = Registry::default();
+        r.apply(0, report("a", "eu", NodeState::Active, 0, 10), Via::H3);
+        r.apply(0, report("b", "eu", NodeState::Active, 3, 10), Via::H3);
+        assert_eq!(r.pick(100, &[]).map(|p| p.id), Some("a".into()));
+        r.suspect(100, "a");
+        r.suspect(100, "made-up");
+        assert_eq!(
+            r.pick(101, &[]).map(|p| p.id),
+            Some("b".into()),
+            "every caller skips it, not only the one that failed"
+        );
+        let view = r.list(101);
+        assert_eq!(view[0].suspect_until, Some(100 + SUSPECT_MS));
+        assert_eq!(view[0].state, "active", "still listed by its reports");
+        assert_eq!(view.len(), 2, "unknown ids are not remembered");
+        // Still suspect after a report (a half-dead node may report yet refuse sessions) ...
+        r.apply(5_000, report("a", "eu", NodeState::Active, 0, 10), Via::H3);
+        assert_eq!(r.pick(5_001, &[]).map(|p| p.id), Some("b".into()));
+        // ... until the time is up.
+        assert_eq!(
+            r.pick(100 + SUSPECT_MS, &[]).map(|p| p.id),
+            Some("a".into())
+        );
+        assert_eq!(r.list(100 + SUSPECT_MS)[0].suspect_until, None);
+    }
+
+    #[test]
+    fn registry_stored_before_suspects_existed_still_loads() {
+        let mut r = Registry::default();
+        r.apply(0, report("a", "eu", NodeState::Active, 0, 10), Via::H3);
+        let mut json = serde_json::to_value(&r).unwrap();
+        json.as_object_mut().unwrap().remove("suspects");
+        let old: Registry = serde_json::from_value(json).unwrap();
+        assert_eq!(old.pick(1, &[]).map(|p| p.id), Some("a".into()));
+        let req: PickRequest = serde_json::from_str(r#"{"preferred": ["eu"]}"#).unwrap();
+        assert!(req.exclude.is_empty());
     }
 
     #[test]

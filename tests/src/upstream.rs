@@ -1,7 +1,8 @@
 //! A minimal upstream SIP server over TCP for tests that need to see every request the edge sends
 //! it (sipp cannot easily check headers of requests it did not expect): it answers each new INVITE
-//! at once with 200 OK and a plain RTP answer naming one RTP address, answers BYE and CANCEL, and
-//! records what arrived. Each account object of the edge opens its own connection; each gets a thread.
+//! at once with 200 OK and a plain RTP answer naming one RTP address, a re-INVITE with the same
+//! answer, its direction mirroring the offer's, answers BYE and CANCEL, and records what arrived.
+//! Each account object of the edge opens its own connection; each gets a thread.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,6 +26,10 @@ pub struct Received {
     pub offer_port: Option<u16>,
     /// The `Reason` header, if any (RFC 3326).
     pub reason: Option<String>,
+    /// Whether it was in a dialog (its To has a tag).
+    pub in_dialog: bool,
+    /// The direction attribute of its SDP (`sendonly` ...), if it had one.
+    pub direction: Option<String>,
 }
 
 /// The running upstream, stopped when dropped.
@@ -77,6 +82,14 @@ impl UpstreamUas {
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Every request with this method and Call-ID, in order.
+    pub fn find_all(&self, method: &str, call_id: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == method && r.call_id == call_id)
+            .collect()
     }
 
     /// The first request with this method and Call-ID, if it came.
@@ -139,6 +152,12 @@ fn serve(
                 .headers
                 .get(&HeaderName::Other("Reason".into()))
                 .map(str::to_owned);
+            let in_dialog = msg
+                .to()
+                .ok()
+                .and_then(|t| t.tag().map(str::to_owned))
+                .is_some();
+            let direction = direction_of(&msg);
             if let Ok(mut r) = received.lock() {
                 r.push(Received {
                     at: Instant::now(),
@@ -146,20 +165,25 @@ fn serve(
                     call_id,
                     offer_port: offer_port(&msg),
                     reason,
+                    in_dialog,
+                    direction: direction.clone(),
                 });
             }
             let reply = match method.as_str() {
-                "INVITE"
-                    if msg
-                        .to()
-                        .ok()
-                        .and_then(|t| t.tag().map(str::to_owned))
-                        .is_none() =>
-                {
+                "INVITE" if !in_dialog => {
                     tag += 1;
-                    answer_invite(&msg, local, rtp, tag)
+                    answer_invite(&msg, local, rtp, tag, "sendrecv")
                 }
-                "INVITE" | "BYE" | "CANCEL" | "OPTIONS" => msg.response_to(200, "OK", None).ok(),
+                "INVITE" => {
+                    let mirrored = match direction.as_deref() {
+                        Some("sendonly") => "recvonly",
+                        Some("recvonly") => "sendonly",
+                        Some("inactive") => "inactive",
+                        _ => "sendrecv",
+                    };
+                    answer_invite(&msg, local, rtp, tag, mirrored)
+                }
+                "BYE" | "CANCEL" | "OPTIONS" => msg.response_to(200, "OK", None).ok(),
                 _ => None,
             };
             if let Some(r) = reply {
@@ -176,6 +200,7 @@ fn answer_invite(
     local: SocketAddr,
     rtp: SocketAddr,
     n: u32,
+    direction: &str,
 ) -> Option<SipMessage> {
     let mut ok = invite
         .response_to(200, "OK", Some(&format!("uas{n}")))
@@ -195,12 +220,26 @@ fn answer_invite(
     let sdp = format!(
         "v=0\r\no=uas {n} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
          m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+         a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\na={direction}\r\n",
         ip = rtp.ip(),
         port = rtp.port()
     );
     ok.set_body(Some("application/sdp"), sdp.into_bytes());
     Some(ok)
+}
+
+fn direction_of(msg: &SipMessage) -> Option<String> {
+    let body = std::str::from_utf8(msg.body()).ok()?;
+    body.lines()
+        .map(str::trim_end)
+        .find(|l| {
+            matches!(
+                *l,
+                "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive"
+            )
+        })
+        .and_then(|l| l.strip_prefix("a="))
+        .map(str::to_owned)
 }
 
 fn offer_port(msg: &SipMessage) -> Option<u16> {

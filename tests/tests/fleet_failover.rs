@@ -4,8 +4,10 @@
 //!
 //! One node is killed (SIGKILL) during its call: the other calls' media keeps flowing both ways,
 //! the lost call is ended by the edge for both sides (a BYE to the WebSocket client and one to the
-//! upstream, each with `Reason: SIP;cause=503;text="Media Node Lost"`) within a bounded time, and
-//! a new call, once the fleet lists the node as gone, goes elsewhere. Then another node is drained
+//! upstream, each with `Reason: SIP;cause=503;text="Media Node Lost"`) within a bounded time. A
+//! new call placed right after the kill, while the fleet still lists the dead node as active (and
+//! the registry would pick it first), fails over to a live node and the dead one is marked
+//! suspect; a new call once the fleet lists the node as gone goes elsewhere too. Then another node is drained
 //! (SIGTERM) while it carries a call: that call's media keeps flowing until it is hung up normally,
 //! a new call goes to the remaining active node, and the drained node exits after its call ended.
 
@@ -431,7 +433,7 @@ fn fleet_failover_killed_node_ends_its_call_for_both_sides_and_drained_node_fini
     let uas = UpstreamUas::start(upstream_media.addr).expect("upstream SIP server");
     let stack = DemoStack::start(
         "fleet-failover",
-        &["1001", "1002", "1003", "1004"],
+        &["1001", "1002", "1003", "1004", "1005"],
         json!({ "registration": "local", "upstream": {
             "host": "127.0.0.1", "port": uas.addr.port(), "transport": "tcp", "media": "bridge" } }),
     );
@@ -482,8 +484,57 @@ fn fleet_failover_killed_node_ends_its_call_for_both_sides_and_drained_node_fini
         .iter()
         .position(|(id, _)| *id == dead)
         .expect("a node");
+    let caller = register(&stack.edge, "1005");
     let killed_at = Instant::now();
     nodes[dead_index].process().signal(Signal::SIGKILL);
+
+    // A new call at once, before the registry has missed a report of the dead node: all three
+    // nodes carry one call, so the registry's first choice is the dead one (equal load, then by
+    // id); the allocation must fail over to a live node.
+    assert_eq!(
+        fleet_state(&stack.edge, dead).as_deref(),
+        Some("active"),
+        "the registry has not noticed the kill yet"
+    );
+    let mut quick = place_call(caller, &stack, &uas);
+    assert_ne!(
+        quick.node, dead,
+        "a call placed just after the kill went to the dead node"
+    );
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(shared::fleet::DEFAULT_STALE_AFTER_MS / 1000),
+        "the call after the kill took too long to test failover ({:?})",
+        killed_at.elapsed()
+    );
+    let fleet = stack
+        .edge
+        .send(&stack.edge.admin("GET", "/admin/fleet"))
+        .expect("fleet")
+        .json();
+    let dead_entry = fleet["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == dead).cloned())
+        .unwrap_or_default();
+    assert!(
+        dead_entry["suspect_until"].is_u64(),
+        "the failed allocation marked {dead} suspect: {dead_entry}\n{}",
+        logs(&nodes)
+    );
+    wait_flowing(&quick, &upstream_media, || logs(&nodes));
+    println!(
+        "a call placed right after SIGKILL failed over to {} in {:?}",
+        quick.node,
+        killed_at.elapsed()
+    );
+    // Hung up again, so the drain below finds one call per surviving node.
+    send_in_dialog(&mut quick, "BYE", 2);
+    let quick_id = quick.call_id.clone();
+    quick
+        .ws
+        .wait_response(&quick_id, "BYE", 200)
+        .unwrap_or_else(|e| panic!("hanging up the failed-over call: {e}\n{}", logs(&nodes)));
+    drop(quick);
+
     let mut lost = lost;
     let bye = lost
         .ws

@@ -27,7 +27,7 @@ use crate::tenants::TenantStore;
 use shared::control::{
     AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
     ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, Mode, Renegotiate,
-    RenegotiateResponse, SessionId, SessionStats,
+    RenegotiateResponse, SessionId, SessionStats, UpstreamReoffer, UpstreamReofferResponse,
 };
 
 /// Key of the persisted bindings in the object's storage.
@@ -37,6 +37,9 @@ const KEEPALIVE_MS: u64 = 25_000;
 /// How long a media check ([`Output::CheckMedia`]) waits for the node before it counts as
 /// unreachable: well under the core's 5 s check interval, well over a healthy node's answer.
 const MEDIA_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an allocation waits for a node before it tries another: a healthy node answers in
+/// milliseconds; a dead host may never answer.
+const ALLOCATE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long releasing a session waits for its node (which may be the one that died).
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -413,6 +416,37 @@ impl Inner {
                 }
                 Ok(())
             }
+            Output::BridgeUpstreamReoffer {
+                id,
+                session,
+                upstream_offer,
+            } => {
+                let body = UpstreamReoffer {
+                    session_id: SessionId::new(session.clone()),
+                    upstream_offer_sdp: upstream_offer,
+                };
+                let result: std::result::Result<UpstreamReofferResponse, MediaError> =
+                    Self::session_call(
+                        this,
+                        &session,
+                        HttpMethod::Post,
+                        "/upstream-offer",
+                        Some(&body),
+                    )
+                    .await;
+                let health = match &result {
+                    Err(e) => media_health(e),
+                    Ok(_) => MediaHealth::Alive,
+                };
+                let result = result
+                    .map(|r| r.upstream_answer_sdp)
+                    .map_err(|e| e.sip_status());
+                Self::answer(this, Event::BridgeUpstreamReoffered { id, result });
+                if health != MediaHealth::Alive {
+                    Self::answer(this, Event::MediaChecked { session, health });
+                }
+                Ok(())
+            }
             Output::BridgeOfferFromUpstream {
                 id,
                 call_id,
@@ -510,6 +544,11 @@ impl Inner {
     }
 
     /// Picks a node, POSTs `request` to `path` there and remembers which node holds the session.
+    ///
+    /// Fails over: when the node cannot be reached, does not answer within [`ALLOCATE_TIMEOUT`],
+    /// or answers 503 (full, draining), the registry is told (the node is suspect for a while,
+    /// for every account) and another node is picked, excluding the ones that failed, up to
+    /// [`MAX_ALLOCATION_ATTEMPTS`](shared::fleet::MAX_ALLOCATION_ATTEMPTS) nodes.
     async fn allocate_at<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
         this: &Rc<Self>,
         path: &str,
@@ -517,21 +556,44 @@ impl Inner {
         session_of: impl Fn(&Resp) -> &SessionId,
     ) -> std::result::Result<Resp, MediaError> {
         let preferred = this.preferred_regions();
-        let node = crate::fleet::pick(&this.env, &preferred)
-            .await?
-            .ok_or_else(|| MediaError::Transport("no media node is available".into()))?;
-        let resp: Resp = media::call(
-            &this.env,
-            &node.control_url,
-            HttpMethod::Post,
-            path,
-            Some(request),
-        )
-        .await?;
-        this.sessions
-            .borrow_mut()
-            .insert(session_of(&resp).to_string(), node.control_url);
-        Ok(resp)
+        let mut failed: Vec<String> = Vec::new();
+        let mut last_error = MediaError::Transport("no media node is available".into());
+        while failed.len() < shared::fleet::MAX_ALLOCATION_ATTEMPTS {
+            let Some(node) = crate::fleet::pick(&this.env, &preferred, &failed).await? else {
+                break;
+            };
+            let call = media::call(
+                &this.env,
+                &node.control_url,
+                HttpMethod::Post,
+                path,
+                Some(request),
+            );
+            let result = within(ALLOCATE_TIMEOUT, call)
+                .await
+                .unwrap_or_else(|| Err(MediaError::Transport("no answer in time".into())));
+            match result {
+                Ok(resp) => {
+                    this.sessions
+                        .borrow_mut()
+                        .insert(session_of(&resp).to_string(), node.control_url);
+                    return Ok(resp);
+                }
+                Err(e) if try_another_node(&e) => {
+                    worker::console_warn!(
+                        "allocating on media node {} failed ({e}); trying another",
+                        node.id
+                    );
+                    if let Err(e) = crate::fleet::suspect(&this.env, &node.id).await {
+                        worker::console_error!("marking media node {} suspect: {e}", node.id);
+                    }
+                    failed.push(node.id);
+                    last_error = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error)
     }
 
     /// Node regions nearest the account's browser, from the `MEDIA_REGIONS` setting.
@@ -742,6 +804,16 @@ async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = T>) -
     match futures_util::future::select(fut, timeout).await {
         futures_util::future::Either::Left((out, _)) => Some(out),
         futures_util::future::Either::Right(_) => None,
+    }
+}
+
+/// Whether an allocation that failed this way may succeed on another node: the node could not be
+/// reached or answered in time, or refused for want of room or because it drains (503).
+fn try_another_node(e: &MediaError) -> bool {
+    match e {
+        MediaError::Transport(_) => true,
+        MediaError::Refused(c) => c.http_status() == 503,
+        MediaError::NoSecret => false,
     }
 }
 

@@ -39,9 +39,11 @@ use rand::Rng as _;
 use shared::control::{
     AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
     ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, ControlError, Mode,
-    Renegotiate, RenegotiateResponse, SessionId, SessionStats,
+    Renegotiate, RenegotiateResponse, SessionId, SessionStats, UpstreamReoffer,
+    UpstreamReofferResponse,
 };
 use shared::sdp::{offered_codecs, Codec, PayloadCodec, PayloadTypeMap, SessionDescription};
+use shared::sdp::{Direction as SdpDirection, MediaType};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::FormatParams;
 use str0m::media::{Direction, MediaKind};
@@ -929,6 +931,77 @@ impl Bridge {
         }
         self.drive(slot, now);
         Ok(RenegotiateResponse { browser_answer_sdp })
+    }
+
+    /// A new offer from the upstream on an established session (re-INVITE or UPDATE): its
+    /// address (a move re-latches: media goes to the new address until RTP comes from there; a
+    /// `0.0.0.0` hold address stops it), its codecs (remapped to the browser leg's; none in
+    /// common is refused and the session stays as it was), and the answer for it: the node's
+    /// address and the session's RTP port, the codecs kept, the direction mirroring the offer's.
+    /// The browser leg is not touched.
+    pub fn upstream_reoffer(
+        &mut self,
+        _now: Instant,
+        request: &UpstreamReoffer,
+    ) -> Result<UpstreamReofferResponse, ControlError> {
+        let slot = self.slot_of(&request.session_id)?;
+        let rtp_ip = self.config.rtp_ip;
+        let offer = negotiate::upstream_inbound_offer(&request.upstream_offer_sdp)?;
+        let direction = request
+            .upstream_offer_sdp
+            .parse::<SessionDescription>()
+            .ok()
+            .and_then(|sdp| {
+                let audio = sdp
+                    .media
+                    .iter()
+                    .find(|m| m.media.media_type == MediaType::Audio && !m.is_rejected())?;
+                Some(sdp.direction_for(audio))
+            })
+            .unwrap_or(SdpDirection::SendRecv);
+        let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
+        let upstream = session.upstream.as_mut().ok_or_else(|| {
+            ControlError::bad_sdp("an echo session has no upstream leg to re-offer")
+        })?;
+        let map = PayloadTypeMap::between(&session.browser_codecs, &offer.codecs);
+        let answered: Vec<PayloadCodec> = offer
+            .codecs
+            .iter()
+            .filter(|c| map.b_to_a(c.payload_type).is_some())
+            .cloned()
+            .collect();
+        if !answered.iter().any(|c| !c.codec.is_auxiliary()) {
+            return Err(ControlError::bad_sdp(
+                "the upstream's new offer has none of the call's audio codecs",
+            ));
+        }
+        upstream.map(map.pairs());
+        if upstream.signalled != offer.remote {
+            upstream.signalled = offer.remote;
+            upstream.latched = None;
+            upstream.rtcp_latched = None;
+        }
+        upstream.rtcp_signalled = offer.rtcp;
+        upstream.rtcp_mux = offer.rtcp_mux;
+        upstream.answered = true;
+        let session_version: u64 = rand::rng().random_range(1..1 << 40);
+        let answer = negotiate::upstream_inbound_answer(
+            rtp_ip,
+            upstream.rtp_port,
+            &answered,
+            upstream.rtcp_mux,
+            session_version,
+        );
+        let mut sdp: SessionDescription = answer
+            .parse()
+            .map_err(|e| ControlError::bad_sdp(format!("cannot re-read the answer: {e}")))?;
+        for m in &mut sdp.media {
+            m.set_direction(direction.reversed());
+        }
+        debug!(session = %request.session_id, pairs = ?map.pairs(), ?direction, "upstream re-offer applied");
+        Ok(UpstreamReofferResponse {
+            upstream_answer_sdp: sdp.to_string(),
+        })
     }
 
     /// Ends a session; its stats are final.

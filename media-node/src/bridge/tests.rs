@@ -1409,3 +1409,125 @@ fn dtls_srtp_negotiates_a_gcm_profile_when_the_browser_offers_it() {
         "{logs}"
     );
 }
+
+fn upstream_reoffer_sdp(ip: &str, port: u16, pts: &str, extra: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {pts}\r\n{extra}"
+    )
+}
+
+#[test]
+fn upstream_reoffer_moves_the_address_remaps_codecs_and_is_answered_mirrored() {
+    let mut bridge = Bridge::new(config());
+    let now = Instant::now();
+    let (id, port) = bridged(&mut bridge, now, "");
+    let rtp_dest = SocketAddr::new(config().rtp_ip, port);
+    bridge.handle_receive(now, upstream_addr(), rtp_dest, &rtp_packet(0, 1, 160, b"a"));
+    assert_eq!(bridge.stats(now, &id).unwrap().packets_from_upstream, 1);
+
+    // The upstream moves to another address and port, puts the call on hold (sendonly) and
+    // adds telephone-event under 96.
+    let moved: SocketAddr = "198.51.100.9:32000".parse().unwrap();
+    let reoffer = UpstreamReoffer {
+        session_id: id.clone(),
+        upstream_offer_sdp: upstream_reoffer_sdp(
+            "198.51.100.9",
+            32000,
+            "0 96",
+            "a=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n",
+        ),
+    };
+    let answer: SessionDescription = bridge
+        .upstream_reoffer(now, &reoffer)
+        .unwrap()
+        .upstream_answer_sdp
+        .parse()
+        .unwrap();
+    let audio = &answer.media[0];
+    assert_eq!(audio.port(), Some(port), "the session keeps its RTP port");
+    assert_eq!(
+        answer.connection_for(audio).and_then(|c| c.ip()),
+        Some(config().rtp_ip)
+    );
+    assert_eq!(answer.direction_for(audio), SdpDirection::RecvOnly);
+    assert_eq!(audio.payload_types().collect::<Vec<_>>(), [0, 96]);
+
+    // The new source is latched; the old one is no longer taken.
+    bridge.handle_receive(now, moved, rtp_dest, &rtp_packet(0, 2, 320, b"b"));
+    bridge.handle_receive(now, moved, rtp_dest, &rtp_packet(96, 3, 320, b"dtmf"));
+    bridge.handle_receive(now, upstream_addr(), rtp_dest, &rtp_packet(0, 4, 480, b"c"));
+    let stats = bridge.stats(now, &id).unwrap();
+    assert_eq!(stats.packets_from_upstream, 3, "{stats:?}");
+    assert_eq!(stats.packets_dropped, 1, "{stats:?}");
+
+    // Inactive is answered inactive; sendrecv, sendrecv.
+    for (offered, answered) in [
+        ("a=inactive\r\n", SdpDirection::Inactive),
+        ("a=sendrecv\r\n", SdpDirection::SendRecv),
+        ("", SdpDirection::SendRecv),
+    ] {
+        let reoffer = UpstreamReoffer {
+            session_id: id.clone(),
+            upstream_offer_sdp: upstream_reoffer_sdp("198.51.100.9", 32000, "0", offered),
+        };
+        let sdp: SessionDescription = bridge
+            .upstream_reoffer(now, &reoffer)
+            .unwrap()
+            .upstream_answer_sdp
+            .parse()
+            .unwrap();
+        assert_eq!(sdp.direction_for(&sdp.media[0]), answered, "{offered:?}");
+    }
+}
+
+#[test]
+fn upstream_reoffer_without_a_usable_codec_or_session_is_refused_and_changes_nothing() {
+    let mut bridge = Bridge::new(config());
+    let now = Instant::now();
+    let (id, port) = bridged(&mut bridge, now, "");
+    let rtp_dest = SocketAddr::new(config().rtp_ip, port);
+    let g729 = UpstreamReoffer {
+        session_id: id.clone(),
+        upstream_offer_sdp: upstream_reoffer_sdp("198.51.100.9", 32000, "18", ""),
+    };
+    assert!(matches!(
+        bridge.upstream_reoffer(now, &g729),
+        Err(ControlError::BadSdp { .. })
+    ));
+    let garbage = UpstreamReoffer {
+        session_id: id.clone(),
+        upstream_offer_sdp: "not sdp".into(),
+    };
+    assert!(matches!(
+        bridge.upstream_reoffer(now, &garbage),
+        Err(ControlError::BadSdp { .. })
+    ));
+    // The session still takes the upstream it had.
+    bridge.handle_receive(now, upstream_addr(), rtp_dest, &rtp_packet(0, 1, 160, b"a"));
+    assert_eq!(bridge.stats(now, &id).unwrap().packets_from_upstream, 1);
+
+    let unknown = UpstreamReoffer {
+        session_id: SessionId::new("nope"),
+        upstream_offer_sdp: upstream_reoffer_sdp("198.51.100.9", 32000, "0", ""),
+    };
+    assert_eq!(
+        bridge.upstream_reoffer(now, &unknown),
+        Err(ControlError::UnknownSession)
+    );
+    let echo = bridge
+        .allocate(
+            now,
+            &request(CHROMIUM_OFFER, Mode::Echo),
+            &mut Binder::default(),
+        )
+        .unwrap();
+    let to_echo = UpstreamReoffer {
+        session_id: echo.session_id,
+        upstream_offer_sdp: upstream_reoffer_sdp("198.51.100.9", 32000, "0", ""),
+    };
+    assert!(matches!(
+        bridge.upstream_reoffer(now, &to_echo),
+        Err(ControlError::BadSdp { .. })
+    ));
+}

@@ -111,6 +111,27 @@ pub struct RenegotiateResponse {
     pub browser_answer_sdp: String,
 }
 
+/// `POST /v1/sessions/{id}/upstream-offer`: a new offer from the upstream on an established
+/// session (a re-INVITE or UPDATE: a new address or port, other codecs, hold or resume). Added
+/// within version 1: a node that predates it answers 404 without a control body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamReoffer {
+    /// The session (must match the path).
+    pub session_id: SessionId,
+    /// The upstream's new SDP offer (plain RTP/AVP).
+    pub upstream_offer_sdp: String,
+}
+
+/// Reply to [`UpstreamReoffer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamReofferResponse {
+    /// The plain RTP/AVP answer for the upstream: the node's address and the session's RTP port
+    /// (unchanged), the offered codecs the browser leg has, under the upstream's payload type
+    /// numbers, the direction mirroring the offer's (sendonly -> recvonly, inactive ->
+    /// inactive).
+    pub upstream_answer_sdp: String,
+}
+
 /// `DELETE /v1/sessions/{id}` (body optional): end the session and free its ports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {

@@ -23,7 +23,9 @@
 //!   `GET /v1/sessions/{id}/stats` (→ [`SessionStats`]). Calls from the upstream go the other
 //!   way: `POST /v1/sessions/inbound` ([`AllocateInbound`] → [`AllocateInboundResponse`]), then
 //!   `POST /v1/sessions/{id}/browser-answer` ([`ApplyBrowserAnswer`] →
-//!   [`ApplyBrowserAnswerResponse`]). Bodies are [`CONTENT_TYPE`]; errors are a
+//!   [`ApplyBrowserAnswerResponse`]). The upstream's re-offers on an established session go to
+//!   `POST /v1/sessions/{id}/upstream-offer` ([`UpstreamReoffer`] → [`UpstreamReofferResponse`]).
+//!   Bodies are [`CONTENT_TYPE`]; errors are a
 //!   [`ControlError`] body with the status [`ControlError::http_status`] gives.
 //! - **Versioned.** Every body starts with one byte, [`PROTOCOL_VERSION`], then the postcard
 //!   encoding ([`encode`], [`decode`]). Postcard is not self-describing, so a change to a message is
@@ -43,7 +45,8 @@ pub use error::ControlError;
 pub use messages::{
     AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse, ApplyAnswer,
     ApplyAnswerResponse, ApplyBrowserAnswer, ApplyBrowserAnswerResponse, Mode, Release,
-    Renegotiate, RenegotiateResponse, SessionId, SessionStats,
+    Renegotiate, RenegotiateResponse, SessionId, SessionStats, UpstreamReoffer,
+    UpstreamReofferResponse,
 };
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -132,6 +135,21 @@ mod tests {
             browser_offer_sdp: "v=0\r\nc".into(),
         };
         assert_eq!(decode::<Renegotiate>(&encode(&reneg)).unwrap(), reneg);
+        let reoffer = UpstreamReoffer {
+            session_id: id.clone(),
+            upstream_offer_sdp: "v=0\r\ng".into(),
+        };
+        assert_eq!(
+            decode::<UpstreamReoffer>(&encode(&reoffer)).unwrap(),
+            reoffer
+        );
+        let reoffer_answer = UpstreamReofferResponse {
+            upstream_answer_sdp: "v=0\r\nh".into(),
+        };
+        assert_eq!(
+            decode::<UpstreamReofferResponse>(&encode(&reoffer_answer)).unwrap(),
+            reoffer_answer
+        );
         let release = Release { session_id: id };
         assert_eq!(decode::<Release>(&encode(&release)).unwrap(), release);
         let inbound = AllocateInbound {

@@ -7,7 +7,9 @@ use std::collections::VecDeque;
 use super::core::AccountCore;
 use super::io::{ConnId, Hop, Output};
 use super::routing::{classify_route, our_via, RouteTarget};
-use super::transaction::{insert_before_length, TxKind};
+use super::sdp_edit;
+use super::transaction::{build_ack, insert_before_length, TxKind};
+use crate::sdp::Direction;
 use crate::sip::{Contacts, Header, HeaderName, Method, SipMessage, Uri};
 
 /// How many allocation ids of calls ended before their bridge came are remembered (a late
@@ -15,6 +17,12 @@ use crate::sip::{Contacts, Header, HeaderName, Method, SipMessage, Uri};
 const ABORTED_MEMORY: usize = 32;
 /// How many ACKs of re-INVITEs answered here are awaited per dialog.
 const LOCAL_ACK_MEMORY: usize = 8;
+/// How long a re-INVITE of our own waits for its final response before it is given up (RFC 3261
+/// Timer B; the call goes on).
+const OWN_REINVITE_TIMEOUT_MS: u64 = 32_000;
+/// After a 491 to our re-INVITE, it is sent again after 2.1-4 s (RFC 3261 §14.1).
+const GLARE_RETRY_MIN_MS: u64 = 2_100;
+const GLARE_RETRY_SPREAD_MS: u64 = 1_900;
 
 /// Which way the call goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +70,29 @@ pub(crate) struct BridgedDialog {
     pub to_browser: Leg,
     /// ACKs to absorb: (sent by the browser, CSeq number) of re-INVITEs answered here.
     pub local_acks: Vec<(bool, u32)>,
-    /// A browser re-offer being renegotiated: (request id, transaction).
+    /// A re-offer being renegotiated through the shell, from the browser or the upstream:
+    /// (request id, transaction).
     pub reoffer: Option<(u64, u64)>,
+    /// A re-INVITE of our own (a direction change signalled to the other side).
+    pub own: Option<OwnReinvite>,
+    /// A direction change to signal once `own` is done: (towards the upstream, direction).
+    pub queued: Option<(bool, Direction)>,
+}
+
+/// A re-INVITE the core sends itself into one leg of a bridged dialog: a hold or resume of one
+/// side told to the other (RFC 3264 §8.4).
+#[derive(Debug, Clone)]
+pub(crate) struct OwnReinvite {
+    /// Towards the upstream (else towards the call's browser).
+    pub to_upstream: bool,
+    /// The direction it offers.
+    pub direction: Direction,
+    /// The SDP it offers (our last SDP on that leg, version bumped, direction set).
+    pub sdp: String,
+    /// Its Via branch and the request as sent, once sent (`None`: waiting to retry after 491).
+    pub sent: Option<(String, SipMessage)>,
+    /// When it is given up (sent), or sent again (after a 491).
+    pub due: u64,
 }
 
 /// One call through a media bridge.
@@ -88,6 +117,15 @@ pub(crate) struct BridgeCall {
     pub cache: Option<(String, String)>,
     /// Our SDP towards the upstream (offer out, answer in): the answer to its re-offers.
     pub upstream_sdp: String,
+    /// The upstream's last SDP (its answer out, its offer in): a re-offer equal to it is a
+    /// session refresh.
+    pub upstream_remote_sdp: String,
+    /// Our last SDP towards the browser (the node's answer out, its offer in).
+    pub browser_sdp: String,
+    /// The direction the browser last offered (its hold state).
+    pub browser_wants: Direction,
+    /// The direction the upstream last offered (its hold state).
+    pub upstream_wants: Direction,
     /// Where the INVITE goes once bridged: `None` for an incoming call forked to every binding.
     pub target: Option<Hop>,
     pub dialog: Option<BridgedDialog>,
@@ -204,6 +242,19 @@ impl AccountCore {
             held: VecDeque::new(),
             cache: None,
             upstream_sdp: String::new(),
+            upstream_remote_sdp: match dir {
+                Dir::In => offer.clone(),
+                Dir::Out => String::new(),
+            },
+            browser_sdp: String::new(),
+            browser_wants: match dir {
+                Dir::Out => sdp_edit::direction(&offer).unwrap_or(Direction::SendRecv),
+                Dir::In => Direction::SendRecv,
+            },
+            upstream_wants: match dir {
+                Dir::In => sdp_edit::direction(&offer).unwrap_or(Direction::SendRecv),
+                Dir::Out => Direction::SendRecv,
+            },
             target,
             dialog: None,
             media_misses: 0,
@@ -264,8 +315,9 @@ impl AccountCore {
                 call.waiting = None;
                 let dir = call.dir;
                 let target = call.target.clone();
-                if dir == Dir::Out {
-                    call.upstream_sdp = sdp.clone();
+                match dir {
+                    Dir::Out => call.upstream_sdp = sdp.clone(),
+                    Dir::In => call.browser_sdp = sdp.clone(),
                 }
                 fwd.set_body(Some("application/sdp"), sdp.into_bytes());
                 match dir {
@@ -550,6 +602,8 @@ impl AccountCore {
                     },
                     local_acks: Vec::new(),
                     reoffer: None,
+                    own: None,
+                    queued: None,
                 }
             }
             Dir::In => BridgedDialog {
@@ -573,6 +627,8 @@ impl AccountCore {
                 },
                 local_acks: Vec::new(),
                 reoffer: None,
+                own: None,
+                queued: None,
             },
         };
         self.bridges[pos].dialog = Some(dialog);
@@ -598,10 +654,14 @@ impl AccountCore {
                     return;
                 };
                 let seen = sdp_of(&resp).unwrap_or_default();
-                call.cache = Some((seen, sdp.clone()));
-                if call.dir == Dir::In {
-                    call.upstream_sdp = sdp.clone();
+                match call.dir {
+                    Dir::In => call.upstream_sdp = sdp.clone(),
+                    Dir::Out => {
+                        call.upstream_remote_sdp = seen.clone();
+                        call.browser_sdp = sdp.clone();
+                    }
                 }
+                call.cache = Some((seen, sdp.clone()));
                 resp.set_body(Some("application/sdp"), sdp.into_bytes());
                 self.bridge_deliver(tx, resp);
                 self.bridge_flush(tx);
@@ -901,30 +961,18 @@ impl AccountCore {
                     }
                     return false;
                 };
-                if d.reoffer.is_some() {
+                let glare = d
+                    .own
+                    .as_ref()
+                    .is_some_and(|o| !o.to_upstream && o.sent.is_some());
+                if d.reoffer.is_some() || glare {
                     self.reply(hop, msg, 491, Vec::new());
                     return true;
                 }
                 let Some(session) = call.session.clone() else {
                     return false;
                 };
-                let id = self.next_id;
-                self.next_id += 1;
-                let t = self.new_tx_for(hop, msg, TxKind::BridgeReoffer { id });
-                let until = self
-                    .now
-                    .saturating_add(self.config.limits.pending_timeout_ms);
-                if let Some(tx) = self.txs.get_mut(&t) {
-                    tx.pending_until = Some(until);
-                }
-                if let Some(d) = self.bridges[pos].dialog.as_mut() {
-                    d.reoffer = Some((id, t));
-                }
-                if method == Method::INVITE {
-                    if let Ok(trying) = msg.response_to(100, "Trying", None) {
-                        self.send(hop, trying);
-                    }
-                }
+                let id = self.start_reoffer(pos, hop, msg, method == Method::INVITE);
                 self.out.push_back(Output::BridgeRenegotiate {
                     id,
                     session,
@@ -933,9 +981,32 @@ impl AccountCore {
                 true
             }
             Method::Invite | Method::Update if method == Method::INVITE || offer.is_some() => {
-                // The upstream's re-offer (session refresh, hold): answered here with the SDP it
-                // already has from the node, unchanged (version and all); the browser leg is not
-                // touched.
+                let changed = offer
+                    .as_deref()
+                    .filter(|o| !sdp_edit::same_session(o, &call.upstream_remote_sdp));
+                if let (Some(offer), Some(session)) = (changed, call.session.clone()) {
+                    // A real change (new address or codecs, hold, resume): the node applies it
+                    // and answers.
+                    let glare = d
+                        .own
+                        .as_ref()
+                        .is_some_and(|o| o.to_upstream && o.sent.is_some());
+                    if d.reoffer.is_some() || glare {
+                        self.reply(hop, msg, 491, Vec::new());
+                        return true;
+                    }
+                    let offer = offer.to_owned();
+                    let id = self.start_reoffer(pos, hop, msg, method == Method::INVITE);
+                    self.out.push_back(Output::BridgeUpstreamReoffer {
+                        id,
+                        session,
+                        upstream_offer: offer,
+                    });
+                    return true;
+                }
+                // A session refresh (the same SDP again, or none): answered here at once with
+                // the SDP it already has from the node, unchanged (version and all); the
+                // browser leg is not touched.
                 let sdp = call.upstream_sdp.clone();
                 let contact = format!("<{}>", d.browser_contact);
                 if method == Method::INVITE {
@@ -994,9 +1065,16 @@ impl AccountCore {
                 let Ok(mut resp) = t.request.response_to(200, "OK", Some(&t.to_tag)) else {
                     return;
                 };
+                let offered = sdp_of(&t.request).and_then(|o| sdp_edit::direction(&o));
                 insert_before_length(&mut resp, Header::new(HeaderName::Contact, contact));
-                resp.set_body(Some("application/sdp"), sdp.into_bytes());
+                resp.set_body(Some("application/sdp"), sdp.clone().into_bytes());
+                self.bridges[pos].browser_sdp = sdp;
                 self.send_back_now(tx, resp);
+                // A hold or resume (not an ICE restart alone) is told to the upstream.
+                if let Some(direction) = offered {
+                    self.bridges[pos].browser_wants = direction;
+                    self.signal_direction(pos, true, direction);
+                }
             }
             Err((status, reason)) => {
                 let (status, reason) = safe_status(status, reason, "Renegotiation Failed");
@@ -1004,6 +1082,331 @@ impl AccountCore {
             }
         }
         self.start_linger(tx);
+    }
+
+    /// Opens the server transaction of a re-offer answered through the shell (100 Trying for an
+    /// INVITE) and marks the dialog busy with it; returns the request id.
+    fn start_reoffer(&mut self, pos: usize, hop: &Hop, msg: &SipMessage, invite: bool) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let t = self.new_tx_for(hop, msg, TxKind::BridgeReoffer { id });
+        let until = self
+            .now
+            .saturating_add(self.config.limits.pending_timeout_ms);
+        if let Some(tx) = self.txs.get_mut(&t) {
+            tx.pending_until = Some(until);
+        }
+        if let Some(d) = self.bridges[pos].dialog.as_mut() {
+            d.reoffer = Some((id, t));
+        }
+        if invite {
+            if let Ok(trying) = msg.response_to(100, "Trying", None) {
+                self.send(hop, trying);
+            }
+        }
+        id
+    }
+
+    /// [`Event::BridgeUpstreamReoffered`](super::Event::BridgeUpstreamReoffered): the upstream's
+    /// re-INVITE/UPDATE gets the node's answer, its direction mirroring the offer's and its
+    /// `o=` our previous one's, version bumped; a changed direction (hold, resume) is then
+    /// offered to the browser.
+    pub(super) fn on_bridge_upstream_reoffered(
+        &mut self,
+        id: u64,
+        result: Result<String, (u16, String)>,
+    ) {
+        let Some((pos, tx)) = self.bridges.iter().enumerate().find_map(|(i, c)| {
+            c.dialog
+                .as_ref()
+                .and_then(|d| d.reoffer)
+                .filter(|r| r.0 == id)
+                .map(|r| (i, r.1))
+        }) else {
+            return;
+        };
+        if let Some(d) = self.bridges[pos].dialog.as_mut() {
+            d.reoffer = None;
+        }
+        let Some(t) = self.txs.get(&tx) else { return };
+        if t.final_sent {
+            return;
+        }
+        let offer = sdp_of(&t.request).unwrap_or_default();
+        let offered = sdp_edit::direction(&offer).unwrap_or(Direction::SendRecv);
+        let call = &mut self.bridges[pos];
+        let Some(d) = call.dialog.as_mut() else {
+            return;
+        };
+        if t.is_invite() {
+            let seq = t.request.cseq().map(|c| c.seq).unwrap_or(0);
+            d.local_acks.push((false, seq));
+            if d.local_acks.len() > LOCAL_ACK_MEMORY {
+                d.local_acks.remove(0);
+            }
+        }
+        // Mirrored (sendonly -> recvonly ...), and never more than the browser's own hold allows.
+        let direction = sdp_edit::intersect(offered.reversed(), call.browser_wants);
+        let answer = result.and_then(|a| {
+            sdp_edit::next_version(&a, &call.upstream_sdp, Some(direction))
+                .ok_or((500, "Media Node Gave Bad SDP".to_owned()))
+        });
+        match answer {
+            Ok(sdp) => {
+                let contact = format!("<{}>", d.browser_contact);
+                let Ok(mut resp) = t.request.response_to(200, "OK", Some(&t.to_tag)) else {
+                    return;
+                };
+                insert_before_length(&mut resp, Header::new(HeaderName::Contact, contact));
+                resp.set_body(Some("application/sdp"), sdp.clone().into_bytes());
+                let before = call.upstream_wants;
+                call.upstream_wants = offered;
+                call.upstream_sdp = sdp;
+                call.upstream_remote_sdp = offer;
+                self.send_back_now(tx, resp);
+                if before != offered {
+                    self.signal_direction(pos, false, offered);
+                }
+            }
+            Err((status, reason)) => {
+                let (status, reason) = safe_status(status, reason, "Renegotiation Failed");
+                self.answer_tx(tx, status, &reason);
+            }
+        }
+        self.start_linger(tx);
+    }
+
+    /// One side of call `pos` now offers `direction`: unless the other side already has it
+    /// (our last SDP to it says so, or a re-INVITE carrying it is under way), a re-INVITE of
+    /// our own offers it there (`to_upstream`: to the upstream, as the browser; else to the
+    /// browser, as the upstream), or queues behind the one under way.
+    fn signal_direction(&mut self, pos: usize, to_upstream: bool, direction: Direction) {
+        let Some(call) = self.bridges.get_mut(pos) else {
+            return;
+        };
+        let current = if to_upstream {
+            &call.upstream_sdp
+        } else {
+            &call.browser_sdp
+        };
+        let told = sdp_edit::direction(current).unwrap_or(Direction::SendRecv);
+        let Some(d) = call.dialog.as_mut() else {
+            return;
+        };
+        if let Some(own) = &mut d.own {
+            if own.to_upstream == to_upstream && own.sent.is_none() {
+                // Waiting to retry after a 491: it goes with the newest direction.
+                own.direction = direction;
+                return;
+            }
+            if own.to_upstream == to_upstream && own.direction == direction {
+                d.queued = None;
+                return;
+            }
+            d.queued = Some((to_upstream, direction));
+            return;
+        }
+        if told == direction {
+            return;
+        }
+        d.own = Some(OwnReinvite {
+            to_upstream,
+            direction,
+            sdp: String::new(),
+            sent: None,
+            due: self.now,
+        });
+        self.send_own_reinvite(pos);
+    }
+
+    /// Sends (or sends again after a 491) the re-INVITE of our own of call `pos`.
+    fn send_own_reinvite(&mut self, pos: usize) {
+        let Some(call) = self.bridges.get(pos) else {
+            return;
+        };
+        let Some(d) = call.dialog.as_ref() else {
+            return;
+        };
+        let Some(own) = d.own.clone() else { return };
+        let (leg, base, contact, hop) = if own.to_upstream {
+            (
+                d.to_upstream.clone(),
+                call.upstream_sdp.clone(),
+                d.browser_contact.clone(),
+                Some(Hop::Upstream),
+            )
+        } else {
+            (
+                d.to_browser.clone(),
+                call.browser_sdp.clone(),
+                d.upstream_contact.clone(),
+                call.conn.clone().map(Hop::Browser),
+            )
+        };
+        let call_id = call.call_id.clone();
+        let sdp = hop
+            .as_ref()
+            .and_then(|_| sdp_edit::next_version(&base, &base, Some(own.direction)));
+        let (Some(hop), Some(sdp)) = (hop, sdp) else {
+            if let Some(d) = self.bridges[pos].dialog.as_mut() {
+                d.own = None;
+            }
+            return;
+        };
+        let Some(mut req) = self.leg_request(&leg, Method::INVITE, &call_id, &hop) else {
+            if let Some(d) = self.bridges[pos].dialog.as_mut() {
+                d.own = None;
+            }
+            return;
+        };
+        insert_before_length(
+            &mut req,
+            Header::new(HeaderName::Contact, format!("<{contact}>")),
+        );
+        req.set_body(Some("application/sdp"), sdp.clone().into_bytes());
+        let branch = req
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_owned))
+            .unwrap_or_default();
+        let due = self.now.saturating_add(OWN_REINVITE_TIMEOUT_MS);
+        if let Some(d) = self.bridges[pos].dialog.as_mut() {
+            let leg = if own.to_upstream {
+                &mut d.to_upstream
+            } else {
+                &mut d.to_browser
+            };
+            leg.cseq = leg.cseq.saturating_add(1);
+            d.own = Some(OwnReinvite {
+                sdp,
+                sent: Some((branch, req.clone())),
+                due,
+                ..own
+            });
+        }
+        self.send(&hop, req);
+    }
+
+    /// A response to a re-INVITE of our own (matched by its Via branch and the hop it went
+    /// to): a 2xx is ACKed and its offer becomes our SDP on that leg; a 491 is ACKed and the
+    /// re-INVITE goes again after 2.1-4 s; any other failure is ACKed and the call goes on
+    /// unchanged. Provisionals are absorbed; anything else is not ours and is dropped.
+    pub(super) fn bridge_own_response(&mut self, hop: &Hop, resp: &SipMessage) {
+        let Some(branch) = resp
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_owned))
+        else {
+            return;
+        };
+        let Some(pos) = self.bridges.iter().position(|c| {
+            c.dialog
+                .as_ref()
+                .and_then(|d| d.own.as_ref())
+                .and_then(|o| o.sent.as_ref())
+                .is_some_and(|(b, _)| *b == branch)
+        }) else {
+            return;
+        };
+        let (Some(status), Ok(cseq)) = (resp.status(), resp.cseq()) else {
+            return;
+        };
+        let call = &self.bridges[pos];
+        let Some(own) = call.dialog.as_ref().and_then(|d| d.own.clone()) else {
+            return;
+        };
+        let Some((_, request)) = own.sent.clone() else {
+            return;
+        };
+        let expected_hop = if own.to_upstream {
+            Some(Hop::Upstream)
+        } else {
+            call.conn.clone().map(Hop::Browser)
+        };
+        if expected_hop.as_ref() != Some(hop) || cseq.method != Method::INVITE || status < 200 {
+            return;
+        }
+        let call_id = call.call_id.clone();
+        let mut resp = resp.clone();
+        if resp.remove_top_via().is_err() {
+            return;
+        }
+        if (200..300).contains(&status) {
+            // The ACK of a 2xx is a new request along the dialog's route (RFC 3261 §13.2.2.4).
+            let Some(d) = self.bridges[pos].dialog.as_ref() else {
+                return;
+            };
+            let mut leg = if own.to_upstream {
+                d.to_upstream.clone()
+            } else {
+                d.to_browser.clone()
+            };
+            leg.cseq = cseq.seq;
+            if let Some(ack) = self.leg_request(&leg, Method::ACK, &call_id, hop) {
+                self.send(hop, ack);
+            }
+            let answer = sdp_of(&resp);
+            let call = &mut self.bridges[pos];
+            if own.to_upstream {
+                call.upstream_sdp = own.sdp.clone();
+                if let Some(a) = answer {
+                    call.upstream_remote_sdp = a;
+                }
+            } else {
+                // The browser's answer needs nothing from the node: the offer kept its ICE
+                // credentials and DTLS fingerprint, so its transport is unchanged.
+                call.browser_sdp = own.sdp.clone();
+            }
+        } else if let Some(ack) = build_ack(&request, &resp) {
+            self.send(hop, ack);
+        }
+        let Some(d) = self.bridges[pos].dialog.as_mut() else {
+            return;
+        };
+        if status == 491 {
+            let spread = self.rng.next_u64() % GLARE_RETRY_SPREAD_MS;
+            d.own = Some(OwnReinvite {
+                sent: None,
+                due: self
+                    .now
+                    .saturating_add(GLARE_RETRY_MIN_MS)
+                    .saturating_add(spread),
+                ..own
+            });
+            return;
+        }
+        d.own = None;
+        if let Some((to_upstream, direction)) = d.queued.take() {
+            self.signal_direction(pos, to_upstream, direction);
+        }
+    }
+
+    /// When re-INVITEs of our own are due to be retried or given up.
+    pub(super) fn bridge_dialog_timers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bridges
+            .iter()
+            .filter_map(|c| c.dialog.as_ref()?.own.as_ref().map(|o| o.due))
+    }
+
+    /// Retries re-INVITEs of our own after their 491 wait; gives up those unanswered (the call
+    /// goes on).
+    pub(super) fn bridge_dialog_timeouts(&mut self, now: u64) {
+        for pos in 0..self.bridges.len() {
+            let Some(d) = self.bridges[pos].dialog.as_mut() else {
+                continue;
+            };
+            let Some(own) = d.own.as_ref().filter(|o| o.due <= now) else {
+                continue;
+            };
+            if own.sent.is_none() {
+                self.send_own_reinvite(pos);
+            } else {
+                d.own = None;
+                if let Some((to_upstream, direction)) = d.queued.take() {
+                    self.signal_direction(pos, to_upstream, direction);
+                }
+            }
+        }
     }
 
     /// The re-offer transaction `tx` ended without its answer (cancelled, timed out).

@@ -207,6 +207,9 @@ impl AccountCore {
                 self.on_bridge_answered(id, result)
             }
             Event::BridgeRenegotiated { id, result } => self.on_bridge_renegotiated(id, result),
+            Event::BridgeUpstreamReoffered { id, result } => {
+                self.on_bridge_upstream_reoffered(id, result)
+            }
             Event::MediaChecked { session, health } => self.on_media_checked(&session, health),
         }
     }
@@ -225,6 +228,9 @@ impl AccountCore {
             }
         };
         for d in self.bridge_deadlines() {
+            take(Some(d));
+        }
+        for d in self.bridge_dialog_timers() {
             take(Some(d));
         }
         take(self.media_check_due());
@@ -248,6 +254,7 @@ impl AccountCore {
             self.persist();
         }
         self.bridge_timeouts(now);
+        self.bridge_dialog_timeouts(now);
         self.media_checks(now);
         let ids: Vec<u64> = self.txs.keys().copied().collect();
         for id in ids {
@@ -978,6 +985,8 @@ impl AccountCore {
             return;
         }
         let Some(&(id, idx)) = via.branch().and_then(|b| self.by_branch.get(b)) else {
+            // Perhaps the answer to a re-INVITE of our own in a bridged dialog.
+            self.bridge_own_response(&hop, &msg);
             return;
         };
         let (Some(status), Ok(cseq)) = (msg.status(), msg.cseq()) else {

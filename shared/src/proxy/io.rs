@@ -100,6 +100,16 @@ pub enum Event {
         /// The browser answer, or a SIP status and reason phrase.
         result: Result<String, (u16, String)>,
     },
+    /// The answer to [`Output::BridgeUpstreamReoffer`]: the node's answer for the upstream's new
+    /// offer (the core answers the re-INVITE/UPDATE 200 with it, its direction mirroring the
+    /// offer's and its `o=` version bumped), or a status to refuse it with (the call goes on
+    /// with the previous media).
+    BridgeUpstreamReoffered {
+        /// The id of the [`Output::BridgeUpstreamReoffer`].
+        id: u64,
+        /// The upstream answer, or a SIP status and reason phrase.
+        result: Result<String, (u16, String)>,
+    },
     /// The answer to [`Output::CheckMedia`]: how the media session looked. A session the node
     /// no longer knows ([`MediaHealth::Gone`]) ends its call at once; one whose node could not
     /// be reached ([`MediaHealth::Unreachable`]) `limits.media_check_failures` times in a row
@@ -238,7 +248,8 @@ pub enum Output {
     },
     /// The browser of a bridged call sent a new offer (re-INVITE or UPDATE: hold, resume, ICE
     /// restart): renegotiate the browser side of the session (the media node's `Renegotiate`)
-    /// and answer with [`Event::BridgeRenegotiated`]. The upstream leg is not touched.
+    /// and answer with [`Event::BridgeRenegotiated`]. When the offer changes the direction
+    /// (hold, resume) the core then re-INVITEs the upstream itself; nothing more is asked.
     BridgeRenegotiate {
         /// The id to answer with.
         id: u64,
@@ -246,6 +257,19 @@ pub enum Output {
         session: String,
         /// The browser's new SDP offer.
         browser_offer: String,
+    },
+    /// The upstream of a bridged call sent a new offer that differs from its last one (a new
+    /// address or port, other codecs, hold or resume): apply it to the upstream side of the
+    /// session (the media node's `UpstreamReoffer`) and answer with
+    /// [`Event::BridgeUpstreamReoffered`]. A session refresh (the same SDP again) is answered
+    /// by the core without asking.
+    BridgeUpstreamReoffer {
+        /// The id to answer with.
+        id: u64,
+        /// The session.
+        session: String,
+        /// The upstream's new SDP offer.
+        upstream_offer: String,
     },
     /// Is this media session still there? Asked every `limits.media_check_interval_ms` for each
     /// allocated bridge session while there are any (never when there are none); answer with

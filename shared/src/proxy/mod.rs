@@ -120,12 +120,27 @@
 //!   offer (hold, resume, ICE restart) → [`Output::BridgeRenegotiate`] `{id, session,
 //!   browser_offer}` → [`Event::BridgeRenegotiated`] `Ok(answer)`: answered here 200 with that
 //!   answer and the upstream's Contact (the remote target does not change), its ACK absorbed;
-//!   `Err`/timeout answers the status and the call goes on. The upstream leg is not touched:
-//!   its RTP keeps flowing, so a hold is not signalled upstream (a later refinement: a
-//!   re-INVITE with `a=sendonly` towards the upstream). A second re-offer before the first is
-//!   answered gets 491; an offerless browser re-INVITE, 488. An upstream re-INVITE (session
-//!   refresh, far-end hold) or UPDATE with SDP is answered here 200 with the SDP it already
-//!   has from the node, unchanged (version and all); its ACK is absorbed.
+//!   `Err`/timeout answers the status and the call goes on. When the offer changes the
+//!   direction (hold: `sendonly`/`inactive`, resume: `sendrecv`; not an ICE restart alone), the
+//!   core then re-INVITEs the upstream itself, as the browser: our last SDP towards it (the
+//!   node's address, port and codecs), `o=` version plus one, the browser's direction. Its 2xx
+//!   is ACKed here (its answer is not given to the node: the relay does not depend on the
+//!   direction), a 491 is ACKed and the re-INVITE sent again 2.1-4 s later, any other failure
+//!   or no answer in 32 s leaves the call as it is. A second re-offer before the first is
+//!   answered gets 491; an offerless browser re-INVITE, 488.
+//!   An upstream re-INVITE or UPDATE whose SDP equals its last one (`o=` aside: a session
+//!   refresh), or that has none, is answered here at once with the SDP it already has from the
+//!   node, unchanged. A real change (new address or port, codecs, hold) goes to the node,
+//!   [`Output::BridgeUpstreamReoffer`] `{id, session, upstream_offer}` →
+//!   [`Event::BridgeUpstreamReoffered`] `Ok(answer)`: answered 200 with it, its direction
+//!   mirroring the offer's (sendonly → recvonly, inactive → inactive) and no more than the
+//!   browser's own hold allows, `o=` ours with the version bumped; `Err` answers the status and
+//!   the call goes on. When the upstream's direction changed, the browser then gets a
+//!   re-INVITE of our own, as the upstream: our last SDP towards it (same ICE credentials and
+//!   fingerprint, so its transport is unchanged), version bumped, the upstream's direction
+//!   (`sendonly` for "held by the other side"); its 2xx is ACKed here. Either side's re-offer
+//!   while our re-INVITE to it is under way gets 491. ACKs of re-INVITEs answered here are
+//!   absorbed.
 //!   *Release.* [`Output::BridgeRelease`] `{session}` exactly once per session: on BYE (either
 //!   way, as it passes), on the non-2xx final that ends the call, on a failure above, and when
 //!   a leg's flow goes ([`Event::ConnectionClosed`] of the call's browser: a BYE goes to the
@@ -168,6 +183,7 @@ mod media_check;
 mod register;
 mod rng;
 mod routing;
+mod sdp_edit;
 mod transaction;
 
 pub use self::bindings::StoredBinding;
