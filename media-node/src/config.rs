@@ -43,6 +43,8 @@ pub const KEYS: &[&str] = &[
     "report_ca_file",
     "drain_timeout_secs",
     "media_timeout_secs",
+    "batch_wait_us",
+    "media_socket_buffer_bytes",
     "log_format",
     "log_filter",
 ];
@@ -51,6 +53,10 @@ pub const KEYS: &[&str] = &[
 const MAX_CAPACITY: u32 = 100_000;
 /// Bounds of `media_timeout_secs`.
 const MEDIA_TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 5..=3_600;
+/// Bounds of `batch_wait_us` (0: no wait).
+const BATCH_WAIT_US: std::ops::RangeInclusive<u64> = 0..=5_000;
+/// Bounds of `media_socket_buffer_bytes`.
+const MEDIA_SOCKET_BUFFER_BYTES: std::ops::RangeInclusive<u64> = 65_536..=268_435_456;
 /// Bounds of `report_interval_secs`.
 const REPORT_INTERVAL_SECS: std::ops::RangeInclusive<u64> = 1..=3_600;
 /// Upper bound for `drain_timeout_secs` (one hour).
@@ -187,6 +193,14 @@ pub struct Config {
     /// A call that receives nothing (no RTP, RTCP or ICE check from either side) for this long
     /// is released.
     pub media_timeout_secs: u64,
+    /// After a wakeup that moved packets, the media thread waits until this many microseconds
+    /// have passed since it woke before it looks again, so each wakeup handles a batch (fewer
+    /// system calls and context switches per packet, at most this much added latency).
+    pub batch_wait_us: u64,
+    /// Receive and send buffer asked for the multiplexed media socket, which every browser of
+    /// the node shares (the kernel caps it at `net.core.rmem_max`/`wmem_max` unless the node
+    /// may override them).
+    pub media_socket_buffer_bytes: u64,
     /// Log output format.
     pub log_format: LogFormat,
     /// `tracing` filter directives, `RUST_LOG` syntax.
@@ -216,6 +230,8 @@ impl Default for Config {
             report_ca_file: None,
             drain_timeout_secs: 30,
             media_timeout_secs: 60,
+            batch_wait_us: 500,
+            media_socket_buffer_bytes: 4 * 1024 * 1024,
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
         }
@@ -294,6 +310,11 @@ impl Config {
     /// How long a call may go without media before it is released.
     pub fn media_timeout(&self) -> Duration {
         Duration::from_secs(self.media_timeout_secs)
+    }
+
+    /// `batch_wait_us` as a duration.
+    pub fn batch_wait(&self) -> Duration {
+        Duration::from_micros(self.batch_wait_us)
     }
 
     /// The configuration as TOML, secret redacted (what `--check-config` prints).
@@ -453,6 +474,28 @@ impl Config {
                     self.report_interval_secs,
                     REPORT_INTERVAL_SECS.start(),
                     REPORT_INTERVAL_SECS.end()
+                ),
+            );
+        }
+        if !BATCH_WAIT_US.contains(&self.batch_wait_us) {
+            problem(
+                "batch_wait_us",
+                format!(
+                    "{} is out of range; use {} to {} microseconds (0 turns batching waits off)",
+                    self.batch_wait_us,
+                    BATCH_WAIT_US.start(),
+                    BATCH_WAIT_US.end()
+                ),
+            );
+        }
+        if !MEDIA_SOCKET_BUFFER_BYTES.contains(&self.media_socket_buffer_bytes) {
+            problem(
+                "media_socket_buffer_bytes",
+                format!(
+                    "{} is out of range; use {} to {} bytes",
+                    self.media_socket_buffer_bytes,
+                    MEDIA_SOCKET_BUFFER_BYTES.start(),
+                    MEDIA_SOCKET_BUFFER_BYTES.end()
                 ),
             );
         }
@@ -629,6 +672,14 @@ pub struct Overrides {
     /// key `media_timeout_secs`]
     #[arg(long, value_name = "SECS")]
     pub media_timeout_secs: Option<u64>,
+    /// Microseconds a wakeup of the media thread lasts at least, so packets are handled in
+    /// batches; 0 turns it off [env MEDIA_NODE_BATCH_WAIT_US; key `batch_wait_us`]
+    #[arg(long, value_name = "MICROS")]
+    pub batch_wait_us: Option<u64>,
+    /// Receive/send buffer of the shared media socket, in bytes [env
+    /// MEDIA_NODE_MEDIA_SOCKET_BUFFER_BYTES; key `media_socket_buffer_bytes`]
+    #[arg(long, value_name = "BYTES")]
+    pub media_socket_buffer_bytes: Option<u64>,
     /// Log format [env MEDIA_NODE_LOG_FORMAT; key `log_format`]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -662,6 +713,8 @@ struct FileConfig {
     report_ca_file: Option<PathBuf>,
     drain_timeout_secs: Option<u64>,
     media_timeout_secs: Option<u64>,
+    batch_wait_us: Option<u64>,
+    media_socket_buffer_bytes: Option<u64>,
     log_format: Option<String>,
     log_filter: Option<String>,
 }
@@ -689,6 +742,10 @@ impl Overrides {
             report_ca_file: self.report_ca_file.or(lower.report_ca_file),
             drain_timeout_secs: self.drain_timeout_secs.or(lower.drain_timeout_secs),
             media_timeout_secs: self.media_timeout_secs.or(lower.media_timeout_secs),
+            batch_wait_us: self.batch_wait_us.or(lower.batch_wait_us),
+            media_socket_buffer_bytes: self
+                .media_socket_buffer_bytes
+                .or(lower.media_socket_buffer_bytes),
             log_format: self.log_format.or(lower.log_format),
             log_filter: self.log_filter.or(lower.log_filter),
         }
@@ -716,6 +773,8 @@ impl Overrides {
             report_ca_file,
             drain_timeout_secs,
             media_timeout_secs,
+            batch_wait_us,
+            media_socket_buffer_bytes,
             log_format,
             log_filter,
         } = self;
@@ -730,6 +789,11 @@ impl Overrides {
         set(&mut config.report_interval_secs, report_interval_secs);
         set(&mut config.drain_timeout_secs, drain_timeout_secs);
         set(&mut config.media_timeout_secs, media_timeout_secs);
+        set(&mut config.batch_wait_us, batch_wait_us);
+        set(
+            &mut config.media_socket_buffer_bytes,
+            media_socket_buffer_bytes,
+        );
         set(&mut config.log_format, log_format);
         set(&mut config.log_filter, log_filter);
         if public_ip.is_some() {
@@ -804,6 +868,8 @@ impl Overrides {
             report_ca_file: file.report_ca_file,
             drain_timeout_secs: file.drain_timeout_secs,
             media_timeout_secs: file.media_timeout_secs,
+            batch_wait_us: file.batch_wait_us,
+            media_socket_buffer_bytes: file.media_socket_buffer_bytes,
             log_format: file
                 .log_format
                 .map(|s| s.parse().map_err(|p| format!("log_format: {p}")))
@@ -883,6 +949,14 @@ impl Overrides {
                 "media_timeout_secs" => {
                     layer.media_timeout_secs =
                         Some(parse_number(value, "a number of seconds").map_err(env_error)?)
+                }
+                "batch_wait_us" => {
+                    layer.batch_wait_us =
+                        Some(parse_number(value, "a number of microseconds").map_err(env_error)?)
+                }
+                "media_socket_buffer_bytes" => {
+                    layer.media_socket_buffer_bytes =
+                        Some(parse_number(value, "a number of bytes").map_err(env_error)?)
                 }
                 "log_format" => layer.log_format = Some(value.parse().map_err(env_error)?),
                 "log_filter" if name == "RUST_LOG" => layer.log_filter = Some(value.to_owned()),

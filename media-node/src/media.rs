@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -32,7 +32,7 @@ use tracing::{debug, warn};
 use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, BridgeMetrics, EndReason, PortBinder};
 use crate::demux::{self, PacketKind};
 use crate::report::records::FinishedCalls;
-use crate::udp_batch::{RecvBatch, SendBatch, BATCH};
+use crate::udp_batch::{self, RecvBatch, SendBatch, BATCH};
 
 const MEDIA: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -130,15 +130,48 @@ impl MediaHandle {
     }
 }
 
+/// How the media thread runs (not the bridge's business).
+#[derive(Debug, Clone, Copy)]
+pub struct ShellOptions {
+    /// See `Config::batch_wait_us`: a wakeup that moved packets lasts at least this long.
+    pub batch_wait: Duration,
+    /// Receive/send buffer asked for the media socket.
+    pub socket_buffer: usize,
+}
+
+impl Default for ShellOptions {
+    fn default() -> Self {
+        Self {
+            batch_wait: Duration::ZERO,
+            socket_buffer: 4 * 1024 * 1024,
+        }
+    }
+}
+
 /// Starts the media thread on an already bound media socket. The record of every session
 /// that ends goes to `finished`, if given (the reporter's queue).
 pub fn spawn(
     media: std::net::UdpSocket,
     config: BridgeConfig,
+    options: ShellOptions,
     stats: Arc<MediaStats>,
     finished: Option<Arc<FinishedCalls>>,
 ) -> io::Result<(MediaHandle, thread::JoinHandle<()>)> {
     media.set_nonblocking(true)?;
+    match udp_batch::set_buffers(media.as_raw_fd(), options.socket_buffer) {
+        Ok((rcv, snd)) => {
+            if rcv < options.socket_buffer {
+                warn!(
+                    asked = options.socket_buffer,
+                    granted = rcv,
+                    "the media socket's receive buffer is smaller than configured; raise \
+                     net.core.rmem_max (sysctl) or lower media_socket_buffer_bytes"
+                );
+            }
+            debug!(receive = rcv, send = snd, "media socket buffers");
+        }
+        Err(e) => warn!(error = %e, "could not size the media socket's buffers"),
+    }
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut media = UdpSocket::from_std(media);
@@ -164,6 +197,7 @@ pub fn spawn(
             recv: Box::default(),
             to_browsers: Box::default(),
             media_port,
+            batch_wait: options.batch_wait,
         };
         shell.run();
     })?;
@@ -238,6 +272,8 @@ struct Shell {
     to_browsers: Box<SendBatch>,
     /// The media socket's port (transmits from it are for browsers).
     media_port: u16,
+    /// A wakeup that moved packets lasts at least this long ([`ShellOptions::batch_wait`]).
+    batch_wait: Duration,
 }
 
 impl Shell {
@@ -255,6 +291,8 @@ impl Shell {
                 }
                 continue;
             }
+            let woke = Instant::now();
+            let moved_packets = events.iter().any(|e| e.token() != WAKER);
             for event in &events {
                 match event.token() {
                     WAKER => {}
@@ -276,6 +314,18 @@ impl Shell {
                 self.bridge.handle_timeout(now);
             }
             self.flush();
+            if moved_packets && !self.batch_wait.is_zero() {
+                // Interrupt moderation, as NICs do it: what arrives meanwhile waits in the
+                // socket buffers and is handled in the next wakeup's batch, so a busy node
+                // pays the wakeup and the system calls once per batch, not per packet. A
+                // timer of the core that falls due sooner still ends the wait.
+                let until = woke + self.batch_wait;
+                let until = self.bridge.poll_timeout().map_or(until, |t| t.min(until));
+                let now = Instant::now();
+                if until > now {
+                    thread::sleep(until - now);
+                }
+            }
         }
     }
 

@@ -202,9 +202,18 @@ impl Server {
         let finished = reporter
             .as_ref()
             .map(|_| Arc::new(FinishedCalls::default()));
-        let (handle, media_thread) =
-            media::spawn(media, bridge_config, Arc::clone(&stats), finished.clone())
-                .map_err(ServerError::MediaThread)?;
+        let shell_options = media::ShellOptions {
+            batch_wait: config.batch_wait(),
+            socket_buffer: usize::try_from(config.media_socket_buffer_bytes).unwrap_or(usize::MAX),
+        };
+        let (handle, media_thread) = media::spawn(
+            media,
+            bridge_config,
+            shell_options,
+            Arc::clone(&stats),
+            finished.clone(),
+        )
+        .map_err(ServerError::MediaThread)?;
         let reporter = reporter.zip(finished).map(|(reporter, finished)| {
             reporter.spawn(
                 NodeInfo {

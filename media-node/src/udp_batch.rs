@@ -228,6 +228,63 @@ impl SendBatch {
     }
 }
 
+/// Asks for `bytes` of receive and send buffer on `fd`: first past the system's caps
+/// (`SO_RCVBUFFORCE`, allowed with CAP_NET_ADMIN), else within them. Returns what the kernel
+/// granted (it reports twice the usable size, see socket(7)), receive then send.
+pub fn set_buffers(fd: RawFd, bytes: usize) -> io::Result<(usize, usize)> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if setsockopt_int(fd, force, value).is_err() {
+            setsockopt_int(fd, plain, value)?;
+        }
+    }
+    Ok((
+        getsockopt_int(fd, libc::SO_RCVBUF)?,
+        getsockopt_int(fd, libc::SO_SNDBUF)?,
+    ))
+}
+
+fn setsockopt_int(fd: RawFd, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live c_int and its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            std::ptr::from_ref(&value).cast(),
+            socklen(size_of::<libc::c_int>()),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn getsockopt_int(fd: RawFd, option: libc::c_int) -> io::Result<usize> {
+    let mut value: libc::c_int = 0;
+    let mut len = socklen(size_of::<libc::c_int>());
+    // SAFETY: the kernel writes at most `len` bytes into the live c_int `value`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            std::ptr::from_mut(&mut value).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(usize::try_from(value).unwrap_or(0))
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn socklen(len: usize) -> libc::socklen_t {
     libc::socklen_t::try_from(len).unwrap_or(libc::socklen_t::MAX)
 }
@@ -368,6 +425,15 @@ mod tests {
             assert!(send.push(to, b"x"));
         }
         assert!(!send.push(to, b"x"));
+    }
+
+    #[test]
+    fn socket_buffers_grow_when_asked() {
+        let (a, _b) = pair();
+        let (rcv, snd) = set_buffers(a.as_raw_fd(), 1 << 20).unwrap();
+        // Root may force the size; otherwise it is capped by the system, but never shrinks
+        // below the kernel's default (both above 64 KiB here).
+        assert!(rcv >= 64 * 1024 && snd >= 64 * 1024, "{rcv} {snd}");
     }
 
     #[test]

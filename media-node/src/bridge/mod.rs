@@ -30,7 +30,8 @@ pub mod rtcp;
 pub mod rtp;
 mod stun;
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -301,6 +302,10 @@ struct Session {
     created: Instant,
     last_activity: Instant,
     rtc_timeout: Instant,
+    /// This session's number among all of the bridge's (its entries in `Bridge::timers`).
+    generation: u64,
+    /// The earliest of its entries in `Bridge::timers`, if one is pending.
+    scheduled: Option<Instant>,
     /// Next extended sequence number towards the browser (its ROC starts at 0).
     seq_to_browser: u64,
     from_browser: rtp::ReceiveStats,
@@ -322,6 +327,17 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// When this session needs [`Bridge::handle_timeout`] next.
+    fn deadline(&self, media_timeout: Duration) -> Instant {
+        let rtcp = self
+            .upstream
+            .as_ref()
+            .map_or(self.rtc_timeout, |u| u.next_rtcp);
+        self.rtc_timeout
+            .min(rtcp)
+            .min(self.last_activity + media_timeout)
+    }
+
     /// A session that has just started: no media yet, every counter at zero. Callers fill in what
     /// their direction knows (answer, codecs, upstream leg, pending offer).
     fn new(
@@ -348,6 +364,8 @@ impl Session {
             created: now,
             last_activity: now,
             rtc_timeout: now,
+            generation: 0,
+            scheduled: None,
             seq_to_browser: 1,
             from_browser: rtp::ReceiveStats::default(),
             from_upstream: rtp::ReceiveStats::default(),
@@ -419,6 +437,12 @@ pub struct Bridge {
     by_ufrag: HashMap<String, usize>,
     by_browser_addr: HashMap<SocketAddr, usize>,
     by_port: HashMap<u16, usize>,
+    /// Session deadlines, earliest first: (when, slot, session generation). Entries go stale
+    /// when their session ends or moves its deadline; they are skipped when they come up, so
+    /// neither `poll_timeout` nor `handle_timeout` scans every session.
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// Generation of the next session (tells a reused slot's sessions apart in `timers`).
+    next_generation: u64,
     outbox: Outbox,
     events: VecDeque<BridgeEvent>,
     draining: bool,
@@ -505,6 +529,8 @@ impl Bridge {
             by_ufrag: HashMap::new(),
             by_browser_addr: HashMap::new(),
             by_port: HashMap::new(),
+            timers: BinaryHeap::new(),
+            next_generation: 0,
             outbox: Outbox::default(),
             events: VecDeque::new(),
             draining: false,
@@ -653,7 +679,9 @@ impl Bridge {
     }
 
     /// Puts a new session in a free slot and indexes it by id, ufrag and upstream ports.
-    fn insert(&mut self, session: Session) -> usize {
+    fn insert(&mut self, mut session: Session) -> usize {
+        session.generation = self.next_generation;
+        self.next_generation += 1;
         let id = session.id.clone();
         let ufrag = session.ufrag.clone();
         let port = session.upstream.as_ref().map(|u| u.rtp_port);
@@ -1253,10 +1281,27 @@ impl Bridge {
         } else if !session.rtc.is_alive() {
             EndReason::BrowserClosed
         } else {
+            self.schedule(slot);
             return;
         };
         session.ended = Some(reason);
         self.end(slot, now, reason);
+    }
+
+    /// Makes sure `timers` wakes the session in `slot` by its deadline (its engine's timeout,
+    /// its next upstream RTCP report, its media timeout). Only an earlier deadline adds an
+    /// entry; a later one is found when the earlier entry comes up.
+    fn schedule(&mut self, slot: usize) {
+        let media_timeout = self.config.media_timeout;
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_deref_mut) else {
+            return;
+        };
+        let deadline = session.deadline(media_timeout);
+        if session.scheduled.is_none_or(|at| deadline < at) {
+            session.scheduled = Some(deadline);
+            self.timers
+                .push(Reverse((deadline, slot, session.generation)));
+        }
     }
 
     /// The next datagram to send.
@@ -1279,42 +1324,52 @@ impl Bridge {
     }
 
     /// When [`Bridge::handle_timeout`] must be called next (`None`: no sessions).
+    /// (It may be a little early, when a session ended or moved its deadline later; then
+    /// [`Bridge::handle_timeout`] has nothing to do but forget the entry.)
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions
-            .iter()
-            .flatten()
-            .map(|s| {
-                let rtcp = s.upstream.as_ref().map_or(s.rtc_timeout, |u| u.next_rtcp);
-                s.rtc_timeout
-                    .min(rtcp)
-                    .min(s.last_activity + self.config.media_timeout)
-            })
-            .min()
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
     }
 
     /// Advances time: runs due engine timers, ends sessions silent for the media timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for slot in 0..self.sessions.len() {
-            let Some(session) = self.sessions[slot].as_mut() else {
+        while let Some(&Reverse((at, slot, generation))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_deref_mut) else {
                 continue;
             };
-            if now.saturating_duration_since(session.last_activity) >= self.config.media_timeout {
-                self.end(slot, now, EndReason::MediaTimeout);
+            if session.generation != generation || session.scheduled != Some(at) {
                 continue;
             }
-            let rtcp_due = session
-                .upstream
-                .as_ref()
-                .is_some_and(|u| u.next_rtcp <= now);
-            if session.rtc_timeout <= now {
-                if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
-                    debug!(session = %session.id, error = %e, "engine timeout failed");
-                }
-                self.drive(slot, now);
+            session.scheduled = None;
+            self.session_timeout(slot, now);
+            self.schedule(slot);
+        }
+    }
+
+    /// Runs what is due of one session's timers.
+    fn session_timeout(&mut self, slot: usize, now: Instant) {
+        let Some(session) = self.sessions[slot].as_mut() else {
+            return;
+        };
+        if now.saturating_duration_since(session.last_activity) >= self.config.media_timeout {
+            self.end(slot, now, EndReason::MediaTimeout);
+            return;
+        }
+        let rtcp_due = session
+            .upstream
+            .as_ref()
+            .is_some_and(|u| u.next_rtcp <= now);
+        if session.rtc_timeout <= now {
+            if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
+                debug!(session = %session.id, error = %e, "engine timeout failed");
             }
-            if rtcp_due {
-                self.send_upstream_rtcp(slot, now);
-            }
+            self.drive(slot, now);
+        }
+        if rtcp_due {
+            self.send_upstream_rtcp(slot, now);
         }
     }
 
