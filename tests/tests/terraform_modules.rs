@@ -436,6 +436,35 @@ fn unit_value<'a>(unit: &'a str, key: &str) -> Option<&'a str> {
 }
 
 #[test]
+fn cloud_init_lets_the_shared_media_socket_have_the_buffer_the_node_asks_for() {
+    let rendered = render_cloud_init("");
+    let doc: serde_norway::Value = serde_norway::from_str(&rendered)
+        .unwrap_or_else(|e| panic!("rendered cloud-init is not YAML: {e}\n{rendered}"));
+    let (sysctl, _) = write_file(&doc, "/etc/sysctl.d/60-media-node.conf");
+    // media-node's default media_socket_buffer_bytes (media-node/src/config.rs).
+    let asked = media_node::config::Config::default().media_socket_buffer_bytes;
+    for key in ["net.core.rmem_max", "net.core.wmem_max"] {
+        let value: u64 = sysctl
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.trim().strip_prefix('='))
+            .unwrap_or_else(|| panic!("{key} is not set:\n{sysctl}"))
+            .trim()
+            .parse()
+            .expect("a number");
+        assert!(value >= asked, "{key} = {value} < {asked}");
+    }
+    let runcmd = serde_norway::to_string(&doc["runcmd"]).expect("runcmd");
+    let applied = runcmd
+        .find("sysctl")
+        .expect("runcmd applies the sysctl settings");
+    let started = runcmd.find("enable").expect("runcmd enables the unit");
+    assert!(
+        applied < started,
+        "sysctl must apply before the node starts:\n{runcmd}"
+    );
+}
+
+#[test]
 fn cloud_init_installs_a_systemd_unit_that_drains_on_stop() {
     let rendered = render_cloud_init("");
     assert!(

@@ -29,9 +29,9 @@ mod ports;
 pub mod rtcp;
 pub mod rtp;
 mod stun;
+mod timers;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,7 @@ pub use negotiate::{
     upstream_inbound_offer, upstream_offer, BrowserOffer, UpstreamAnswer, UpstreamOffer,
 };
 pub use ports::{PortBinder, PortPool};
+use timers::Timers;
 
 /// Payload type table entry meaning "not mapped".
 const UNMAPPED: u8 = 0xff;
@@ -302,10 +303,6 @@ struct Session {
     created: Instant,
     last_activity: Instant,
     rtc_timeout: Instant,
-    /// This session's number among all of the bridge's (its entries in `Bridge::timers`).
-    generation: u64,
-    /// The earliest of its entries in `Bridge::timers`, if one is pending.
-    scheduled: Option<Instant>,
     /// Next extended sequence number towards the browser (its ROC starts at 0).
     seq_to_browser: u64,
     from_browser: rtp::ReceiveStats,
@@ -364,8 +361,6 @@ impl Session {
             created: now,
             last_activity: now,
             rtc_timeout: now,
-            generation: 0,
-            scheduled: None,
             seq_to_browser: 1,
             from_browser: rtp::ReceiveStats::default(),
             from_upstream: rtp::ReceiveStats::default(),
@@ -437,12 +432,9 @@ pub struct Bridge {
     by_ufrag: HashMap<String, usize>,
     by_browser_addr: HashMap<SocketAddr, usize>,
     by_port: HashMap<u16, usize>,
-    /// Session deadlines, earliest first: (when, slot, session generation). Entries go stale
-    /// when their session ends or moves its deadline; they are skipped when they come up, so
-    /// neither `poll_timeout` nor `handle_timeout` scans every session.
-    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    /// Generation of the next session (tells a reused slot's sessions apart in `timers`).
-    next_generation: u64,
+    /// Each session's next deadline, so neither `poll_timeout` nor `handle_timeout` scans
+    /// every session.
+    timers: Timers,
     outbox: Outbox,
     events: VecDeque<BridgeEvent>,
     draining: bool,
@@ -529,8 +521,7 @@ impl Bridge {
             by_ufrag: HashMap::new(),
             by_browser_addr: HashMap::new(),
             by_port: HashMap::new(),
-            timers: BinaryHeap::new(),
-            next_generation: 0,
+            timers: Timers::default(),
             outbox: Outbox::default(),
             events: VecDeque::new(),
             draining: false,
@@ -679,9 +670,7 @@ impl Bridge {
     }
 
     /// Puts a new session in a free slot and indexes it by id, ufrag and upstream ports.
-    fn insert(&mut self, mut session: Session) -> usize {
-        session.generation = self.next_generation;
-        self.next_generation += 1;
+    fn insert(&mut self, session: Session) -> usize {
         let id = session.id.clone();
         let ufrag = session.ufrag.clone();
         let port = session.upstream.as_ref().map(|u| u.rtp_port);
@@ -1062,6 +1051,7 @@ impl Bridge {
             return SessionStats::default();
         };
         session.rtc.disconnect();
+        self.timers.remove(slot);
         self.free_slots.push(slot);
         self.by_id.remove(&session.id);
         self.by_ufrag.remove(&session.ufrag);
@@ -1288,20 +1278,14 @@ impl Bridge {
         self.end(slot, now, reason);
     }
 
-    /// Makes sure `timers` wakes the session in `slot` by its deadline (its engine's timeout,
-    /// its next upstream RTCP report, its media timeout). Only an earlier deadline adds an
-    /// entry; a later one is found when the earlier entry comes up.
+    /// Sets the session in `slot` to wake at its deadline (its engine's timeout, its next
+    /// upstream RTCP report, its media timeout).
     fn schedule(&mut self, slot: usize) {
-        let media_timeout = self.config.media_timeout;
-        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_deref_mut) else {
+        let Some(session) = self.sessions.get(slot).and_then(Option::as_deref) else {
             return;
         };
-        let deadline = session.deadline(media_timeout);
-        if session.scheduled.is_none_or(|at| deadline < at) {
-            session.scheduled = Some(deadline);
-            self.timers
-                .push(Reverse((deadline, slot, session.generation)));
-        }
+        let deadline = session.deadline(self.config.media_timeout);
+        self.timers.set(slot, deadline);
     }
 
     /// The next datagram to send.
@@ -1324,26 +1308,24 @@ impl Bridge {
     }
 
     /// When [`Bridge::handle_timeout`] must be called next (`None`: no sessions).
-    /// (It may be a little early, when a session ended or moved its deadline later; then
-    /// [`Bridge::handle_timeout`] has nothing to do but forget the entry.)
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        self.timers.peek().map(|(at, _)| at)
     }
 
     /// Advances time: runs due engine timers, ends sessions silent for the media timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, slot, generation))) = self.timers.peek() {
-            if at > now {
+        // Each due session once: one whose engine asks to be woken again at `now` waits for the
+        // next call.
+        let mut budget = self.timers.len();
+        while let Some((at, slot)) = self.timers.peek() {
+            if at > now || budget == 0 {
                 break;
             }
-            self.timers.pop();
-            let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_deref_mut) else {
-                continue;
-            };
-            if session.generation != generation || session.scheduled != Some(at) {
+            budget -= 1;
+            if self.sessions.get(slot).is_none_or(Option::is_none) {
+                self.timers.remove(slot);
                 continue;
             }
-            session.scheduled = None;
             self.session_timeout(slot, now);
             self.schedule(slot);
         }
