@@ -20,10 +20,23 @@
 //!   [`bridge::Bridge`] core, polls the sockets with `mio`, and feeds them to the core: no lock,
 //!   no task and no channel per packet; control calls reach it over a channel plus a waker.
 //!   Upstream RTP is parsed and re-headered without allocating ([`bridge::rtp`]); outgoing
-//!   datagrams use recycled buffers. The one known copy per packet is inside str0m: its RTP
-//!   mode carries payloads as `Arc<[u8]>` and SRTP output as a fresh `Vec`. If `cargo xtask
-//!   bench media` shows that matters, the escape hatch keeps str0m/dimpl for ICE and the DTLS
-//!   handshake and does SRTP in place from the exported keying material.
+//!   datagrams use recycled buffers. System calls are batched ([`udp_batch`]): `recvmmsg` per
+//!   readable socket (32 datagrams a call, and no extra call to find it empty), one `sendmmsg`
+//!   per wakeup for everything bound to browsers (they all leave from the one media socket);
+//!   the upstream leg sends one `sendto` per packet, as every call has its own socket. A
+//!   wakeup that moved packets lasts at least `batch_wait_us` (500 µs by default; interrupt
+//!   moderation, as NICs do it), so a busy node handles packets in batches. Session deadlines
+//!   live in an indexed min-heap, so a wakeup never scans every session. The media socket asks
+//!   for `media_socket_buffer_bytes` (4 MiB) of buffer: every browser shares it. The one
+//!   known copy per packet is inside str0m: its RTP mode carries payloads as `Arc<[u8]>` and
+//!   SRTP output as a fresh `Vec`.
+//! - **Memory per call.** The browser answer leaves out transport-wide congestion control
+//!   (transport-cc): str0m keeps a send record per packet for it (over 20 KiB per call after a
+//!   few seconds), and audio at a fixed codec rate has no use for bandwidth estimation. str0m's
+//!   resend cache toward the browser is cut to 8 packets (audio offers carry no NACK). What is
+//!   left (heap profile with heaptrack, 100 calls after 12 s of traffic) is str0m's: the `Rtc`
+//!   itself (about 11 KiB), its send streams and their resend buffers (about 16 KiB), DTLS
+//!   (about 5 KiB) and the SRTP contexts (about 4 KiB with AES-256-GCM).
 //! - **Sans-IO core, thin IO shell.** [`bridge::Bridge`] takes `handle_receive(now, source,
 //!   destination, bytes)`, `handle_timeout(now)` and the control calls, and gives
 //!   `poll_transmit()`, `poll_timeout()` and `poll_event()`. Browser leg: one str0m `Rtc` per
@@ -101,33 +114,51 @@
 //! fully used core (N / bridge cores used) at the largest passing N, median over repeats.
 //! Both bridges get DTLS-SRTP on the caller side.
 //!
-//! Measured on the 2-core Debian 12 development VM (other builds running beside it, so the
-//! spread is wide), `cargo xtask bench media` with the defaults, min / median / max over 3
-//! repeats at each repeat's largest passing N:
+//! Measured on the 2-core Debian 12 development VM, nothing else running,
+//! `cargo xtask bench media --repeats 2 --steps 200,400,700,1000` (min / median / max over the
+//! repeats at each repeat's largest passing N):
 //!
 //! | | largest passing N | calls per core | CPU µs/packet | latency p99 | RSS per call |
 //! |---|---|---|---|---|---|
-//! | ours | 100 / 200 / 400 | 730 / 834 / 879 | 11.4 / 12.0 / 13.7 | 1.34 / 1.69 / 2.07 ms | 75 / 109 / 122 KiB |
-//! | rtpengine | 50 / 400 / 400 | 897 / 943 / 971 | 10.3 / 10.6 / 11.2 | 0.25 / 1.11 / 1.20 ms | 3 / 89 / 90 KiB |
+//! | ours | 400 / 400 / 400 | 937 / 966 / 995 | 10.1 / 10.4 / 10.7 | 1.96 / 1.97 / 1.98 ms | 6 / 27 / 47 KiB |
+//! | rtpengine | 400 / 400 / 400 | 897 / 933 / 969 | 10.3 / 10.7 / 11.2 | 1.25 / 2.01 / 2.77 ms | 89 / 90 / 91 KiB |
 //!
-//! `media calls/core: ours=834 rtpengine=943 ratio=0.88`
+//! `media calls/core: ours=966 rtpengine=933 ratio=1.04`
+//!
+//! Before batching, interrupt moderation and the timer heap the same command gave ours 834
+//! against rtpengine 943 (ratio 0.88, on a busier machine). The in-process core alone
+//! (`cargo bench -p media-node --bench bridge_path`, no sockets) costs 1.4-1.9 µs per packet
+//! at 500 sessions, SRTP included.
 //!
 //! What limits it now:
-//! - **The machine, not the bridges, ends the ramp.** The generator does the same SRTP work as
-//!   the bridge (about 11 µs per packet, one thread), so at 700 calls bridge plus generator use
-//!   about 1.5 of the 2 cores; with other processes on the box the generator's send slots run
-//!   late and the step is reported generator-limited. The largest passing N (200-400) is a
-//!   floor set by this box; calls per core comes from the bridge's own CPU accounting and is
-//!   the figure to compare. Run it on an idle machine with more cores for higher N.
-//! - **Per packet this node costs about 13% more CPU than rtpengine** (12.0 vs 10.6 µs at
-//!   200-400 calls; both fall as N grows, as more datagrams share a wakeup).
-//! - **Loss under scheduling stalls only on this node's browser leg**: when the box stalls
-//!   (generator-limited steps) packets from the callers were lost at this node (up to a few %,
-//!   always the caller-to-far-end direction) but not at rtpengine, which has a socket per call.
-//!   Every browser shares this node's one media socket, whose receive buffer is the kernel
-//!   default (`net.core.rmem_default`, 208 KiB here, about 14 ms of traffic at 700 calls).
-//! - Memory per call is RSS growth across a step; allocators keep freed memory between steps,
-//!   so later steps can show less than a fresh process would (rtpengine's 3 KiB).
+//! - **The kernel's UDP path, not the bridge.** A profile of the node at 400 calls
+//!   (`perf record -e cpu-clock`) puts 63% of its CPU in the kernel: sending (`sendto` for the
+//!   upstream leg, one per packet because each call has its own socket, and `sendmmsg` toward
+//!   browsers) is about 40%, of which a third is the loopback receive path of the peer's
+//!   socket, run on the sender's CPU; `recvmmsg` about 9%; waking up and sleeping the rest.
+//!   User space is 37%, mostly str0m's per-packet bookkeeping (stream lookup, NACK register,
+//!   pacer, timeouts) around about 0.3 µs of AES-GCM. So the 2x over rtpengine is out of
+//!   reach with one socket system call per packet on this machine: rtpengine measures 10.7 µs
+//!   per packet here, and our kernel share alone is about 6.5 µs.
+//! - **The machine ends the ramp at 400-700 calls**, for both bridges: the generator does the
+//!   same SRTP work as a bridge, so at 700 calls bridge and generator use about 1.3 of the 2
+//!   cores and the added latency p99 crosses 5 ms. Calls per core comes from the bridge's own
+//!   CPU accounting, so it is the figure to compare; an idle machine with more cores gives a
+//!   higher largest N.
+//! - Latency: `batch_wait_us` (500 µs) adds up to half a millisecond per packet by design;
+//!   our p50 is 0.75-0.9 ms against rtpengine's 0.3-0.4 ms. Set it to 0 for latency first.
+//! - Memory per call is RSS growth across a step; allocators keep freed memory between steps
+//!   and a retried step reuses the same process, so figures after the first step of a process
+//!   read low. The in-process bench measures the heap exactly: 56 KiB per call when set up,
+//!   65 KiB after 7 s of traffic.
+//!
+//! Next levers, in order: (1) SRTP in place from the DTLS keying material, keeping str0m for
+//! ICE, DTLS and RTCP only, which takes most of the user-space share off the per-packet path;
+//! (2) io_uring, to submit the upstream leg's per-call sends in batches and to receive with
+//! multishot, past the one-system-call-per-packet ceiling; (3) XDP/eBPF for the plain RTP leg
+//! (rewrite and redirect in the kernel, no copy to user space); (4) one media thread per core,
+//! each with its own media port and sessions sharded by it, for calls per node (it does not
+//! change calls per core).
 //!
 //! # Running
 //!
