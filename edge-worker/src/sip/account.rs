@@ -392,28 +392,12 @@ impl Inner {
                     session_id: SessionId::new(session.clone()),
                     browser_offer_sdp: browser_offer,
                 };
-                let result: std::result::Result<RenegotiateResponse, MediaError> =
-                    Self::session_call(
-                        this,
-                        &session,
-                        HttpMethod::Post,
-                        "/renegotiate",
-                        Some(&body),
-                    )
-                    .await;
-                // A node that cannot be reached or has forgotten the session (the browser's ICE
-                // restart after the node died, typically) counts as a failed media check too.
-                let health = match &result {
-                    Err(e) => media_health(e),
-                    Ok(_) => MediaHealth::Alive,
-                };
-                let result = result
-                    .map(|r| r.browser_answer_sdp)
-                    .map_err(|e| e.sip_status());
+                let (result, health) =
+                    Self::mid_call::<_, RenegotiateResponse>(this, &session, "/renegotiate", &body)
+                        .await;
+                let result = result.map(|r| r.browser_answer_sdp);
                 Self::answer(this, Event::BridgeRenegotiated { id, result });
-                if health != MediaHealth::Alive {
-                    Self::answer(this, Event::MediaChecked { session, health });
-                }
+                Self::report_health(this, session, health);
                 Ok(())
             }
             Output::BridgeUpstreamReoffer {
@@ -425,26 +409,16 @@ impl Inner {
                     session_id: SessionId::new(session.clone()),
                     upstream_offer_sdp: upstream_offer,
                 };
-                let result: std::result::Result<UpstreamReofferResponse, MediaError> =
-                    Self::session_call(
-                        this,
-                        &session,
-                        HttpMethod::Post,
-                        "/upstream-offer",
-                        Some(&body),
-                    )
-                    .await;
-                let health = match &result {
-                    Err(e) => media_health(e),
-                    Ok(_) => MediaHealth::Alive,
-                };
-                let result = result
-                    .map(|r| r.upstream_answer_sdp)
-                    .map_err(|e| e.sip_status());
+                let (result, health) = Self::mid_call::<_, UpstreamReofferResponse>(
+                    this,
+                    &session,
+                    "/upstream-offer",
+                    &body,
+                )
+                .await;
+                let result = result.map(|r| r.upstream_answer_sdp);
                 Self::answer(this, Event::BridgeUpstreamReoffered { id, result });
-                if health != MediaHealth::Alive {
-                    Self::answer(this, Event::MediaChecked { session, health });
-                }
+                Self::report_health(this, session, health);
                 Ok(())
             }
             Output::BridgeOfferFromUpstream {
@@ -610,6 +584,32 @@ impl Inner {
                 worker::console_error!("{e}");
                 Vec::new()
             }
+        }
+    }
+
+    /// A re-negotiation on an existing session (`POST /v1/sessions/{id}{suffix}`): its result as
+    /// the core takes it (a SIP status on failure), and what it says about the node. A node that
+    /// cannot be reached or has forgotten the session (the browser's ICE restart after the node
+    /// died, typically) counts as a failed media check too.
+    async fn mid_call<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        this: &Rc<Self>,
+        session: &str,
+        suffix: &str,
+        body: &Req,
+    ) -> (std::result::Result<Resp, (u16, String)>, MediaHealth) {
+        let result: std::result::Result<Resp, MediaError> =
+            Self::session_call(this, session, HttpMethod::Post, suffix, Some(body)).await;
+        let health = match &result {
+            Err(e) => media_health(e),
+            Ok(_) => MediaHealth::Alive,
+        };
+        (result.map_err(|e| e.sip_status()), health)
+    }
+
+    /// Tells the core about a failed media check that a mid-call request revealed.
+    fn report_health(this: &Rc<Self>, session: String, health: MediaHealth) {
+        if health != MediaHealth::Alive {
+            Self::answer(this, Event::MediaChecked { session, health });
         }
     }
 

@@ -1026,24 +1026,31 @@ impl AccountCore {
         }
     }
 
+    /// The bridged call whose pending re-offer is `id`, and that re-offer's transaction; the
+    /// re-offer is no longer pending afterwards.
+    fn take_reoffer(&mut self, id: u64) -> Option<(usize, u64)> {
+        let (pos, tx) = self.bridges.iter().enumerate().find_map(|(i, c)| {
+            c.dialog
+                .as_ref()
+                .and_then(|d| d.reoffer)
+                .filter(|r| r.0 == id)
+                .map(|r| (i, r.1))
+        })?;
+        if let Some(d) = self.bridges[pos].dialog.as_mut() {
+            d.reoffer = None;
+        }
+        Some((pos, tx))
+    }
+
     /// [`Event::BridgeRenegotiated`](super::Event::BridgeRenegotiated).
     pub(super) fn on_bridge_renegotiated(
         &mut self,
         id: u64,
         result: Result<String, (u16, String)>,
     ) {
-        let Some((pos, tx)) = self.bridges.iter().enumerate().find_map(|(i, c)| {
-            c.dialog
-                .as_ref()
-                .and_then(|d| d.reoffer)
-                .filter(|r| r.0 == id)
-                .map(|r| (i, r.1))
-        }) else {
+        let Some((pos, tx)) = self.take_reoffer(id) else {
             return;
         };
-        if let Some(d) = self.bridges[pos].dialog.as_mut() {
-            d.reoffer = None;
-        }
         let Some(t) = self.txs.get(&tx) else { return };
         if t.final_sent {
             return;
@@ -1116,18 +1123,9 @@ impl AccountCore {
         id: u64,
         result: Result<String, (u16, String)>,
     ) {
-        let Some((pos, tx)) = self.bridges.iter().enumerate().find_map(|(i, c)| {
-            c.dialog
-                .as_ref()
-                .and_then(|d| d.reoffer)
-                .filter(|r| r.0 == id)
-                .map(|r| (i, r.1))
-        }) else {
+        let Some((pos, tx)) = self.take_reoffer(id) else {
             return;
         };
-        if let Some(d) = self.bridges[pos].dialog.as_mut() {
-            d.reoffer = None;
-        }
         let Some(t) = self.txs.get(&tx) else { return };
         if t.final_sent {
             return;
