@@ -15,8 +15,9 @@
 //!   a call it places.
 //! - `webrtc` (feature `webrtc`, on by default): a browser's WebRTC media without a browser (str0m:
 //!   ICE, DTLS-SRTP, PCMU), for bridged calls.
-//! - [`upstream`]: a minimal upstream SIP server over TCP that answers calls at once and records every
-//!   request it gets (with its `Reason`), for tests that check what the edge sends upstream.
+//! - [`upstream`]: a minimal upstream SIP server over TCP that answers calls at once (or after a
+//!   183 with early media it streams itself) and records every request it gets (with its `Reason`),
+//!   for tests that check what the edge sends upstream.
 //! - [`edge`]: the edge Worker under `wrangler dev` (local workerd, D1, Durable Objects) with migrations
 //!   applied and an operator token.
 
