@@ -11,9 +11,13 @@
 //! - [`sipp`]: sipp as the upstream SIP server (TCP), running a scenario a bounded number of times.
 //! - [`rtp`]: a plain RTP far end (G.711, Goertzel tone detector, RFC 4733 events, a paced PCMU tone)
 //!   and a WAV writer for the browser's fake microphone.
-//! - [`sip_ws`]: a SIP-over-WebSocket test client (RFC 7118) with digest answers.
-//! - [`upstream`]: a minimal upstream SIP server over TCP that answers calls at once and records every
-//!   request it gets (with its `Reason`), for tests that check what the edge sends upstream.
+//! - [`sip_ws`]: a SIP-over-WebSocket test client (RFC 7118) with digest answers, and the dialog of
+//!   a call it places.
+//! - `webrtc` (feature `webrtc`, on by default): a browser's WebRTC media without a browser (str0m:
+//!   ICE, DTLS-SRTP, PCMU), for bridged calls.
+//! - [`upstream`]: a minimal upstream SIP server over TCP that answers calls at once (or after a
+//!   183 with early media it streams itself) and records every request it gets (with its `Reason`),
+//!   for tests that check what the edge sends upstream.
 //! - [`edge`]: the edge Worker under `wrangler dev` (local workerd, D1, Durable Objects) with migrations
 //!   applied and an operator token.
 
@@ -26,6 +30,8 @@ pub mod rtp;
 pub mod sip_ws;
 pub mod sipp;
 pub mod upstream;
+#[cfg(feature = "webrtc")]
+pub mod webrtc;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

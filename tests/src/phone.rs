@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::edge::{Edge, EdgeOptions};
 use crate::media::MediaNode;
 use crate::process::{wait_for, ProcessGuard};
+use crate::sip_ws::SipWsClient;
 
 /// An edge with the demo tenant (`localhost` / `127.0.0.1`) and its accounts.
 #[derive(Debug)]
@@ -55,6 +56,17 @@ impl DemoStack {
     /// The phone's URL (Domain A).
     pub fn phone_url(&self) -> String {
         format!("http://localhost:{}", self.edge.addr.port())
+    }
+
+    /// A SIP-over-WebSocket client (`Host: 127.0.0.1`) registered as `user` with its demo password.
+    pub fn register(&self, user: &str) -> SipWsClient {
+        let mut ws = SipWsClient::connect(self.edge.addr, "127.0.0.1", user, "localhost")
+            .unwrap_or_else(|e| panic!("WebSocket for {user}: {e}"));
+        let ok = ws
+            .register(&format!("demo-{user}"), 600)
+            .unwrap_or_else(|e| panic!("registration of {user}: {e}"));
+        assert_eq!(ok.status(), Some(200), "registration of {user}: {ok:?}");
+        ws
     }
 
     /// Starts a media node reporting to this edge and waits until the fleet lists it as active.

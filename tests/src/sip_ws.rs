@@ -1,10 +1,12 @@
 //! A SIP-over-WebSocket client for tests: sends requests built from a few parameters, answers digest
 //! challenges with [`shared::auth::respond`], and waits (bounded) for the message it expects.
+//! [`Dialog`] is one call the client places: its INVITE, the dialog its answer sets up, and the
+//! requests sent in it (ACK, re-INVITE, BYE).
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use shared::sip::SipMessage;
+use shared::sip::{Contacts, HeaderName, SipMessage};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
@@ -205,6 +207,104 @@ impl SipWsClient {
                 && m.cseq().ok().is_some_and(|c| c.seq == 2)
                 && m.status().is_some_and(|s| s >= 200)
         })
+    }
+}
+
+/// A call the client places, as the caller sees it: what its requests carry.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    /// The Call-ID.
+    pub call_id: String,
+    /// The From header (with the caller's tag).
+    pub from: String,
+    /// The To header (with the callee's tag once answered).
+    pub to: String,
+    /// The Request-URI (the callee's Contact once answered).
+    pub target: String,
+    /// `Route:` lines from the answer's Record-Route, reversed (empty before the answer).
+    pub routes: String,
+}
+
+impl Dialog {
+    /// A new call from `ws` to `number` at its domain: a fresh Call-ID and From tag.
+    pub fn new(ws: &mut SipWsClient, number: &str) -> Self {
+        let call_id = ws.token();
+        let tag = ws.token();
+        Self {
+            call_id,
+            from: format!("<sip:{}@{}>;tag={tag}", ws.user, ws.domain),
+            to: format!("<sip:{number}@{}>", ws.domain),
+            target: format!("sip:{number}@{}", ws.domain),
+            routes: String::new(),
+        }
+    }
+
+    /// Sends a request of this call (an SDP body when `sdp` is given).
+    pub fn request(
+        &self,
+        ws: &mut SipWsClient,
+        method: &str,
+        cseq: u32,
+        sdp: Option<&str>,
+    ) -> Result<(), WsError> {
+        let branch = ws.token();
+        let body = sdp.unwrap_or("");
+        let ctype = if sdp.is_some() {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK{branch}\r\n\
+             Max-Forwards: 70\r\n{routes}To: {to}\r\nFrom: {from}\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\nContact: <{contact}>\r\n{ctype}Content-Length: {len}\r\n\r\n{body}",
+            target = self.target,
+            routes = self.routes,
+            to = self.to,
+            from = self.from,
+            call_id = self.call_id,
+            contact = ws.contact,
+            len = body.len()
+        );
+        ws.send_raw(&msg)
+    }
+
+    /// Takes the dialog from the INVITE's 2xx: the To tag, the route set and the remote target.
+    /// `None` when the answer has no To or no Contact.
+    pub fn confirm(&mut self, answer: &SipMessage) -> Option<()> {
+        self.to = answer.headers.get(&HeaderName::To)?.to_owned();
+        self.routes = answer
+            .headers
+            .get_all(&HeaderName::RecordRoute)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .map(|r| format!("Route: {r}\r\n"))
+            .collect();
+        self.target = match answer.contacts() {
+            Ok(Contacts::List(list)) => list.first().map(|c| c.uri.to_string()),
+            _ => None,
+        }?;
+        Some(())
+    }
+
+    /// Waits up to `timeout` for the final response to this call's request with CSeq `cseq`.
+    pub fn final_response(
+        &self,
+        ws: &mut SipWsClient,
+        cseq: u32,
+        timeout: Duration,
+    ) -> Result<SipMessage, WsError> {
+        let call_id = self.call_id.as_str();
+        ws.wait_for(
+            &format!("the final response to CSeq {cseq} of {call_id}"),
+            timeout,
+            |m| {
+                m.call_id().ok() == Some(call_id)
+                    && m.status().is_some_and(|s| s >= 200)
+                    && m.cseq().is_ok_and(|c| c.seq == cseq)
+            },
+        )
     }
 }
 

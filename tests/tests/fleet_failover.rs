@@ -13,28 +13,22 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::json;
-use shared::sip::{Contacts, HeaderName};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpWrite;
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use shared::sip::HeaderName;
 use tests::edge::Edge;
 use tests::media::MediaNode;
 use tests::phone::DemoStack;
 use tests::process::wait_for;
-use tests::sip_ws::SipWsClient;
+use tests::sip_ws::{Dialog, SipWsClient};
 use tests::upstream::UpstreamUas;
+use tests::webrtc::{BrowserMedia, MediaFlow};
 
-const DOMAIN: &str = "localhost";
-const WS_HOST: &str = "127.0.0.1";
 /// The nodes and their RTP port ranges (towards the upstream): a call's node is known by the port
 /// of the plain RTP offer the upstream gets.
 const NODES: [(&str, (u16, u16)); 3] = [
@@ -54,133 +48,6 @@ fn node_of(port: u16) -> &'static str {
         .iter()
         .find(|(_, (lo, hi))| (*lo..=*hi).contains(&port))
         .map_or("unknown", |(id, _)| *id)
-}
-
-/// The browser's side of the media: str0m on a loopback socket, sending a PCMU packet every 20 ms
-/// once connected and counting the RTP packets it receives.
-struct BrowserMedia {
-    rtc: Rtc,
-    socket: UdpSocket,
-    addr: SocketAddr,
-    mid: Mid,
-    pending: SdpPendingOffer,
-}
-
-impl BrowserMedia {
-    /// A WebRTC offer (audio, PCMU only).
-    fn offer() -> (Self, String) {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("browser UDP socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .expect("read timeout");
-        let addr = socket.local_addr().expect("local addr");
-        let mut rtc = Rtc::builder()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_pcmu(true, false)
-            .build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("candidate"));
-        let mut change = rtc.sdp_api();
-        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let (offer, pending) = change.apply().expect("offer");
-        let sdp = offer.to_sdp_string();
-        (
-            Self {
-                rtc,
-                socket,
-                addr,
-                mid,
-                pending,
-            },
-            sdp,
-        )
-    }
-
-    /// Applies the answer and runs the media on a thread until stopped.
-    fn start(mut self, answer: &str) -> MediaFlow {
-        let answer = SdpAnswer::from_sdp_string(answer).expect("the edge's answer is SDP");
-        self.rtc
-            .sdp_api()
-            .accept_answer(self.pending, answer)
-            .expect("answer accepted");
-        let received = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (count, halt) = (received.clone(), stop.clone());
-        let (mut rtc, socket, addr, mid) = (self.rtc, self.socket, self.addr, self.mid);
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            let mut seq = 0u64;
-            let mut last_send = Instant::now();
-            while !halt.load(Ordering::Relaxed) {
-                loop {
-                    match rtc.poll_output() {
-                        Ok(Output::Timeout(_)) => break,
-                        Ok(Output::Transmit(t)) => {
-                            let _ = socket.send_to(&t.contents, t.destination);
-                        }
-                        Ok(Output::Event(Event::RtpPacket(_))) => {
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(Output::Event(_)) => {}
-                        Err(_) => return,
-                    }
-                }
-                let input = match socket.recv_from(&mut buf) {
-                    Ok((len, source)) => {
-                        match Receive::new(Protocol::Udp, source, addr, &buf[..len]) {
-                            Ok(r) => Input::Receive(Instant::now(), r),
-                            Err(_) => continue,
-                        }
-                    }
-                    Err(_) => Input::Timeout(Instant::now()),
-                };
-                if rtc.handle_input(input).is_err() {
-                    return;
-                }
-                if rtc.is_connected() && last_send.elapsed() >= Duration::from_millis(20) {
-                    seq += 1;
-                    last_send = Instant::now();
-                    let mut api = rtc.direct_api();
-                    if let Some(tx) = api.stream_tx_by_mid(mid, None) {
-                        tx.write_rtp(RtpWrite::new(
-                            Pt::from(0),
-                            seq.into(),
-                            (seq as u32).wrapping_mul(160),
-                            Instant::now(),
-                            vec![0xff; 160],
-                        ));
-                    }
-                }
-            }
-        });
-        MediaFlow {
-            received,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-/// The browser media of one call, stopped when dropped.
-struct MediaFlow {
-    received: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl MediaFlow {
-    fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for MediaFlow {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// The upstream's plain RTP socket (with its RTCP port after it): counts packets per source (each
@@ -273,45 +140,22 @@ impl Drop for UpstreamMedia {
 struct Call {
     ws: SipWsClient,
     media: MediaFlow,
+    dialog: Dialog,
     call_id: String,
-    from: String,
-    to: String,
-    target: String,
-    route_lines: String,
     /// The node's RTP port towards the upstream.
     node_port: u16,
     node: &'static str,
 }
 
-fn register(edge: &Edge, user: &str) -> SipWsClient {
-    let mut ws = SipWsClient::connect(edge.addr, WS_HOST, user, DOMAIN).expect("connect");
-    let ok = ws.register(&format!("demo-{user}"), 600).expect("register");
-    assert_eq!(ok.status(), Some(200), "registration of {user}");
-    ws
-}
-
 /// Calls 5551234 from `ws`; returns once the call is answered, ACKed and its media started.
 fn place_call(mut ws: SipWsClient, stack: &DemoStack, uas: &UpstreamUas) -> Call {
-    let (media, offer) = BrowserMedia::offer();
-    let call_id = ws.token();
-    let tag = ws.token();
-    let from = format!("<sip:{}@{DOMAIN}>;tag={tag}", ws.user);
-    ws.send_raw(&format!(
-        "INVITE sip:5551234@{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK{call_id}\r\n\
-         Max-Forwards: 70\r\nTo: <sip:5551234@{DOMAIN}>\r\nFrom: {from}\r\n\
-         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <{contact}>\r\nContent-Type: application/sdp\r\n\
-         Content-Length: {len}\r\n\r\n{offer}",
-        contact = ws.contact,
-        len = offer.len()
-    ))
-    .expect("send INVITE");
-    let cid = call_id.clone();
-    let answer = ws
-        .wait_for(
-            "the INVITE's final response",
-            Duration::from_secs(30),
-            |m| m.call_id().ok() == Some(cid.as_str()) && m.status().is_some_and(|s| s >= 200),
-        )
+    let (media, offer) = BrowserMedia::offer().expect("the browser's offer");
+    let mut dialog = Dialog::new(&mut ws, "5551234");
+    dialog
+        .request(&mut ws, "INVITE", 1, Some(&offer))
+        .expect("send INVITE");
+    let answer = dialog
+        .final_response(&mut ws, 1, Duration::from_secs(30))
         .unwrap_or_else(|e| {
             panic!(
                 "no answer to the INVITE: {e}\nedge:\n{}",
@@ -324,58 +168,31 @@ fn place_call(mut ws: SipWsClient, stack: &DemoStack, uas: &UpstreamUas) -> Call
         "the call was refused: {answer:?}\nedge:\n{}",
         stack.edge.log_tail(40)
     );
-    let to = answer.headers.get(&HeaderName::To).expect("To").to_owned();
-    let route_lines: String = answer
-        .headers
-        .get_all(&HeaderName::RecordRoute)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .map(|r| format!("Route: {r}\r\n"))
-        .collect();
-    let target = match answer.contacts() {
-        Ok(Contacts::List(list)) => list.first().map(|c| c.uri.to_string()),
-        _ => None,
-    }
-    .expect("the 200 has a Contact");
-    let mut call = Call {
-        ws,
-        media: MediaFlow {
-            received: Arc::new(AtomicU64::new(0)),
-            stop: Arc::new(AtomicBool::new(true)),
-            thread: None,
-        },
-        call_id: call_id.clone(),
-        from,
-        to,
-        target,
-        route_lines,
-        node_port: 0,
-        node: "unknown",
-    };
-    send_in_dialog(&mut call, "ACK", 1);
+    dialog
+        .confirm(&answer)
+        .expect("the 200 has a To and a Contact");
+    dialog.request(&mut ws, "ACK", 1, None).expect("send ACK");
     let body = std::str::from_utf8(answer.body()).expect("SDP is text");
-    call.media = media.start(body);
+    let media = media.start(body).expect("the edge's answer is accepted");
+    let call_id = dialog.call_id.clone();
     let invite = uas
         .find("INVITE", &call_id)
         .expect("the upstream got the INVITE");
-    call.node_port = invite.offer_port.expect("the upstream's offer has a port");
-    call.node = node_of(call.node_port);
-    call
+    let node_port = invite.offer_port.expect("the upstream's offer has a port");
+    Call {
+        ws,
+        media,
+        dialog,
+        call_id,
+        node_port,
+        node: node_of(node_port),
+    }
 }
 
 fn send_in_dialog(call: &mut Call, method: &str, cseq: u32) {
-    let branch = call.ws.token();
-    let msg = format!(
-        "{method} {target} SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\n\
-         {routes}To: {to}\r\nFrom: {from}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
-        target = call.target,
-        routes = call.route_lines,
-        to = call.to,
-        from = call.from,
-        call_id = call.call_id,
-    );
-    call.ws.send_raw(&msg).expect("send");
+    call.dialog
+        .request(&mut call.ws, method, cseq, None)
+        .expect("send");
 }
 
 /// Packets the call received at the browser and at the upstream so far.
@@ -466,7 +283,7 @@ fn fleet_failover_killed_node_ends_its_call_for_both_sides_and_drained_node_fini
     let mut calls: Vec<Call> = ["1001", "1002", "1003"]
         .iter()
         .map(|user| {
-            let ws = register(&stack.edge, user);
+            let ws = stack.register(user);
             place_call(ws, &stack, &uas)
         })
         .collect();
@@ -484,7 +301,7 @@ fn fleet_failover_killed_node_ends_its_call_for_both_sides_and_drained_node_fini
         .iter()
         .position(|(id, _)| *id == dead)
         .expect("a node");
-    let caller = register(&stack.edge, "1005");
+    let caller = stack.register("1005");
     let killed_at = Instant::now();
     nodes[dead_index].process().signal(Signal::SIGKILL);
 
@@ -646,7 +463,7 @@ fn fleet_failover_killed_node_ends_its_call_for_both_sides_and_drained_node_fini
         || logs(&nodes),
     );
     // Draining nodes take no new calls, even when they are the least loaded.
-    let fresh = place_call(register(&stack.edge, "1004"), &stack, &uas);
+    let fresh = place_call(stack.register("1004"), &stack, &uas);
     assert_eq!(fresh.node, other, "a new call during the drain");
     wait_flowing(&fresh, &upstream_media, || logs(&nodes));
     assert_flowing(
