@@ -26,13 +26,6 @@ const HOLD_ANSWER: &str = "v=0\r\no=- 8 3 IN IP4 10.9.0.1\r\ns=-\r\nt=0 0\r\na=i
 m=audio 3478 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 10.9.0.1\r\na=recvonly\r\n";
 const UPSTREAM_CONTACT: &str = "<sip:5551234@10.0.0.7:5060>";
 
-fn setup() -> (Net, Browser) {
-    let mut net = Net::new(vec![config("1001", RegistrationMode::Local, true)]);
-    let mut a = Browser::new("1001", "wsA");
-    net.register(&mut a);
-    (net, a)
-}
-
 /// The upstream's response to `req`, with extra headers and an optional SDP body.
 fn upstream_response(
     req: &SipMessage,
@@ -68,10 +61,6 @@ fn upstream_ok(req: &SipMessage, sdp: &str) -> SipMessage {
 
 fn body(m: &SipMessage) -> &str {
     std::str::from_utf8(m.body()).unwrap()
-}
-
-fn statuses(v: &[SipMessage]) -> Vec<u16> {
-    v.iter().map(status).collect()
 }
 
 fn release(session: &str) -> Output {
@@ -160,7 +149,7 @@ fn established_call_out(net: &mut Net, a: &mut Browser, call_id: &str) -> Dialog
 
 #[test]
 fn outgoing_call_gets_the_bridge_sdp_both_ways_and_bye_releases_once() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (invite, id) = call_out(&mut net, &mut a, "out-1");
     let up = bridge_ready(&mut net, id, "s1");
     assert_eq!(method(&up), Method::INVITE);
@@ -224,7 +213,7 @@ fn outgoing_call_gets_the_bridge_sdp_both_ways_and_bye_releases_once() {
 
 #[test]
 fn bridge_failure_answers_the_browser_and_nothing_goes_upstream() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (_, id) = call_out(&mut net, &mut a, "out-2");
     net.event(
         "1001",
@@ -250,7 +239,7 @@ fn bridge_failure_answers_the_browser_and_nothing_goes_upstream() {
 
 #[test]
 fn upstream_busy_reaches_the_browser_and_releases_the_session() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (_, id) = call_out(&mut net, &mut a, "out-3");
     let up = bridge_ready(&mut net, id, "s3");
     net.upstream_sends("1001", upstream_response(&up, 486, "Busy Here", &[], None));
@@ -265,7 +254,7 @@ fn upstream_busy_reaches_the_browser_and_releases_the_session() {
 
 #[test]
 fn caller_cancel_while_waiting_for_the_bridge_gets_487_and_the_late_session_is_released() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (invite, id) = call_out(&mut net, &mut a, "out-4");
     net.browser_sends(&a, a.cancel(&invite));
     assert_eq!(statuses(&net.take("wsA")), [200, 487]);
@@ -290,7 +279,7 @@ fn caller_cancel_while_waiting_for_the_bridge_gets_487_and_the_late_session_is_r
 
 #[test]
 fn caller_cancel_after_the_invite_went_upstream_releases_on_the_487() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (invite, id) = call_out(&mut net, &mut a, "out-5");
     let up = bridge_ready(&mut net, id, "s5");
     net.upstream_sends("1001", upstream_response(&up, 180, "Ringing", &[], None));
@@ -308,7 +297,7 @@ fn caller_cancel_after_the_invite_went_upstream_releases_on_the_487() {
 
 #[test]
 fn reinvite_hold_is_answered_locally_from_the_renegotiation() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let mut d = established_call_out(&mut net, &mut a, "out-6");
     let reinvite = d.request(&mut a, Method::INVITE, Some(HOLD_OFFER));
     net.browser_sends(&a, reinvite);
@@ -362,7 +351,7 @@ fn reinvite_hold_is_answered_locally_from_the_renegotiation() {
 
 #[test]
 fn reinvite_refused_by_the_bridge_keeps_the_call() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let mut d = established_call_out(&mut net, &mut a, "out-7");
     let reinvite = d.request(&mut a, Method::INVITE, Some(HOLD_OFFER));
     net.browser_sends(&a, reinvite);
@@ -386,7 +375,7 @@ fn reinvite_refused_by_the_bridge_keeps_the_call() {
 
 #[test]
 fn upstream_reinvite_is_answered_with_the_sdp_it_already_has() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let _d = established_call_out(&mut net, &mut a, "out-8");
     let reinvite = parse(&format!(
         "INVITE {contact} SIP/2.0\nVia: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKre1\n\
@@ -554,7 +543,7 @@ Content-Type: application/sdp\nContent-Length: {len}\n\n{RTP_OFFER}",
 
 #[test]
 fn unanswered_bridge_allocation_gets_503_and_a_late_session_is_released() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (_, id) = call_out(&mut net, &mut a, "out-10");
     net.advance(10_000);
     assert_eq!(statuses(&net.take("wsA")), [503]);
@@ -575,7 +564,7 @@ fn unanswered_bridge_allocation_gets_503_and_a_late_session_is_released() {
 
 #[test]
 fn unanswered_bridge_answer_gets_503_releases_and_hangs_up_the_upstream() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (_, id) = call_out(&mut net, &mut a, "out-11");
     let up = bridge_ready(&mut net, id, "s11");
     net.upstream_sends("1001", upstream_ok(&up, RTP_ANSWER));
@@ -609,7 +598,7 @@ fn unanswered_bridge_answer_gets_503_releases_and_hangs_up_the_upstream() {
 
 #[test]
 fn browser_leaving_a_bridged_call_hangs_up_the_upstream_and_releases() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     established_call_out(&mut net, &mut a, "out-12");
     net.event("1001", Event::ConnectionClosed { conn: "wsA".into() });
     let bye = one(net.take_upstream("1001"));
@@ -654,7 +643,7 @@ fn calls_between_accounts_and_passthrough_tenants_are_not_bridged() {
 
 #[test]
 fn caller_cancel_while_the_2xx_waits_for_the_bridge_lets_the_2xx_win() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (invite, id) = call_out(&mut net, &mut a, "out-13");
     let up = bridge_ready(&mut net, id, "s13");
     net.upstream_sends("1001", upstream_ok(&up, RTP_ANSWER));

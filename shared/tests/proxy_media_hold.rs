@@ -6,7 +6,7 @@
 mod proxy_common;
 
 use proxy_common::*;
-use shared::proxy::{BridgeOffer, Event, Output, RegistrationMode};
+use shared::proxy::{BridgeOffer, Event, Output};
 use shared::sip::{Header, HeaderName, Method, SipMessage};
 
 /// The node's plain RTP offer for the upstream.
@@ -35,13 +35,6 @@ t=0 0\r\nm=audio 40002 RTP/AVP 0 101\r\na=sendonly\r\n";
 const NODE_REOFFER_ANSWER: &str = "v=0\r\no=- 555 1 IN IP4 10.9.0.1\r\ns=-\r\n\
 c=IN IP4 10.9.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 101\r\na=recvonly\r\n";
 const UPSTREAM_CONTACT: &str = "<sip:5551234@10.0.0.7:5060>";
-
-fn setup() -> (Net, Browser) {
-    let mut net = Net::new(vec![config("1001", RegistrationMode::Local, true)]);
-    let mut a = Browser::new("1001", "wsA");
-    net.register(&mut a);
-    (net, a)
-}
 
 fn body(m: &SipMessage) -> &str {
     std::str::from_utf8(m.body()).unwrap()
@@ -116,7 +109,7 @@ fn browser_reoffer(
 ) -> SipMessage {
     let reinvite = d.request(a, Method::INVITE, Some(offer));
     net.browser_sends(a, reinvite);
-    assert_eq!(statuses(net.take("wsA")), [100]);
+    assert_eq!(statuses(&net.take("wsA")), [100]);
     let [Output::BridgeRenegotiate { id, .. }] = net.take_other("1001")[..] else {
         panic!("expected a BridgeRenegotiate")
     };
@@ -136,10 +129,6 @@ fn browser_reoffer(
     let ack = d.request(a, Method::ACK, None);
     net.browser_sends(a, ack);
     ok
-}
-
-fn statuses(v: Vec<SipMessage>) -> Vec<u16> {
-    v.iter().map(status).collect()
 }
 
 /// An in-dialog request from the upstream to browser A (as the callee of call `call_id`).
@@ -169,7 +158,7 @@ Content-Length: {len}\n\n{body}",
 
 #[test]
 fn browser_hold_and_resume_are_offered_to_the_upstream_after_the_browser_has_its_answer() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let mut d = established_call_out(&mut net, &mut a, "hold-1");
     let ok = browser_reoffer(&mut net, &mut a, &mut d, HOLD_OFFER, HOLD_ANSWER);
     assert_eq!(body(&ok), HOLD_ANSWER);
@@ -246,7 +235,7 @@ fn browser_hold_and_resume_are_offered_to_the_upstream_after_the_browser_has_its
 
 #[test]
 fn ice_restart_without_a_direction_change_sends_nothing_upstream() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let mut d = established_call_out(&mut net, &mut a, "hold-2");
     browser_reoffer(&mut net, &mut a, &mut d, RESUME_OFFER, RESUME_ANSWER);
     assert!(net.take_upstream("1001").is_empty());
@@ -255,7 +244,7 @@ fn ice_restart_without_a_direction_change_sends_nothing_upstream() {
 
 #[test]
 fn upstream_491_to_the_hold_is_retried_and_a_refusal_keeps_the_call() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let mut d = established_call_out(&mut net, &mut a, "hold-3");
     browser_reoffer(&mut net, &mut a, &mut d, HOLD_OFFER, HOLD_ANSWER);
     let first = one(net.take_upstream("1001"));
@@ -263,7 +252,7 @@ fn upstream_491_to_the_hold_is_retried_and_a_refusal_keeps_the_call() {
     // Glare: the upstream's own re-offer meanwhile gets 491.
     let glare = upstream_request(&a, "INVITE", "hold-3", 7, Some(UPSTREAM_HOLD));
     net.upstream_sends("1001", glare);
-    assert_eq!(statuses(net.take_upstream("1001")), [491]);
+    assert_eq!(statuses(&net.take_upstream("1001")), [491]);
 
     // Our re-INVITE gets 491: ACKed on its branch, sent again 2.1-4 s later.
     net.upstream_sends(
@@ -300,11 +289,11 @@ fn upstream_491_to_the_hold_is_retried_and_a_refusal_keeps_the_call() {
 
 #[test]
 fn upstream_hold_is_applied_by_the_node_answered_mirrored_and_offered_to_the_browser() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let _d = established_call_out(&mut net, &mut a, "hold-4");
     let reinvite = upstream_request(&a, "INVITE", "hold-4", 2, Some(UPSTREAM_HOLD));
     net.upstream_sends("1001", reinvite);
-    assert_eq!(statuses(net.take_upstream("1001")), [100]);
+    assert_eq!(statuses(&net.take_upstream("1001")), [100]);
     let id = match &net.take_other("1001")[..] {
         [Output::BridgeUpstreamReoffer {
             id,
@@ -380,7 +369,7 @@ fn upstream_hold_is_applied_by_the_node_answered_mirrored_and_offered_to_the_bro
 
 #[test]
 fn session_refresh_with_the_same_sdp_is_answered_at_once_without_the_node() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let _d = established_call_out(&mut net, &mut a, "hold-5");
     net.upstream_sends(
         "1001",
@@ -395,7 +384,7 @@ fn session_refresh_with_the_same_sdp_is_answered_at_once_without_the_node() {
 
 #[test]
 fn upstream_reoffer_the_node_refuses_gets_its_status_and_the_call_goes_on() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let mut d = established_call_out(&mut net, &mut a, "hold-6");
     net.upstream_sends(
         "1001",

@@ -23,13 +23,6 @@ const REASON: &str = "SIP;cause=503;text=\"Media Node Lost\"";
 /// The default check interval.
 const CHECK_MS: u64 = 5_000;
 
-fn setup() -> (Net, Browser) {
-    let mut net = Net::new(vec![config("1001", RegistrationMode::Local, true)]);
-    let mut a = Browser::new("1001", "wsA");
-    net.register(&mut a);
-    (net, a)
-}
-
 fn upstream_response(req: &SipMessage, status: u16, sdp: Option<&str>) -> SipMessage {
     let reason = if status == 200 { "OK" } else { "Ringing" };
     let mut r = req.response_to(status, reason, Some("up1")).unwrap();
@@ -47,10 +40,6 @@ fn upstream_response(req: &SipMessage, status: u16, sdp: Option<&str>) -> SipMes
         r.set_body(Some("application/sdp"), sdp.as_bytes().to_vec());
     }
     r
-}
-
-fn statuses(v: &[SipMessage]) -> Vec<u16> {
-    v.iter().map(status).collect()
 }
 
 fn checks(outputs: &[Output]) -> Vec<String> {
@@ -140,7 +129,7 @@ fn next_checks(net: &mut Net) -> Vec<String> {
 
 #[test]
 fn established_call_whose_node_stays_unreachable_is_hung_up_both_ways_with_a_reason() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     established_call_out(&mut net, &mut a, "lost-1", "s1");
     assert_eq!(next_checks(&mut net), ["s1"], "checked after one interval");
     checked(&mut net, "s1", MediaHealth::Unreachable);
@@ -193,7 +182,7 @@ fn established_call_whose_node_stays_unreachable_is_hung_up_both_ways_with_a_rea
 
 #[test]
 fn an_unreachable_check_between_good_ones_does_not_end_the_call() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     established_call_out(&mut net, &mut a, "blip-1", "s1");
     for health in [
         MediaHealth::Unreachable,
@@ -282,7 +271,7 @@ Content-Length: {len}\n\n{RTP_OFFER}",
 
 #[test]
 fn a_call_being_set_up_when_its_media_goes_is_cancelled_upstream_and_refused_with_503() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let (_, up) = call_out_to_upstream(&mut net, &mut a, "setup-1", "s2");
     net.upstream_sends("1001", upstream_response(&up, 180, None));
     assert_eq!(statuses(&net.take("wsA")), [180]);
@@ -314,7 +303,7 @@ fn a_call_being_set_up_when_its_media_goes_is_cancelled_upstream_and_refused_wit
 
 #[test]
 fn a_browser_reoffer_waiting_on_a_lost_node_gets_503_and_the_call_ends() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     let mut d = established_call_out(&mut net, &mut a, "restart-1", "s3");
     // The browser noticed first and restarts ICE: the re-offer waits for the node.
     let reinvite = d.request(&mut a, Method::INVITE, Some(SDP_OFFER));
@@ -335,7 +324,7 @@ fn a_browser_reoffer_waiting_on_a_lost_node_gets_503_and_the_call_ends() {
 
 #[test]
 fn only_the_call_whose_media_is_lost_ends_and_the_other_is_still_checked() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     established_call_out(&mut net, &mut a, "two-1", "s1");
     net.advance(2_000);
     established_call_out(&mut net, &mut a, "two-2", "s2");
@@ -353,7 +342,7 @@ fn only_the_call_whose_media_is_lost_ends_and_the_other_is_still_checked() {
 
 #[test]
 fn nothing_is_checked_without_bridged_calls() {
-    let (mut net, mut a) = setup();
+    let (mut net, mut a) = one_registered_account_with_upstream();
     net.advance(60_000);
     assert!(checks(&net.take_other("1001")).is_empty());
 

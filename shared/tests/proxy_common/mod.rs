@@ -57,6 +57,20 @@ pub fn parse(text: &str) -> SipMessage {
     .expect("test message parses")
 }
 
+/// The status codes of `responses`, in order.
+pub fn statuses(responses: &[SipMessage]) -> Vec<u16> {
+    responses.iter().map(status).collect()
+}
+
+/// Account 1001 on its own (local registration, with an upstream), its browser registered on
+/// connection `wsA`: where the media bridge scenarios start.
+pub fn one_registered_account_with_upstream() -> (Net, Browser) {
+    let mut net = Net::new(vec![config("1001", RegistrationMode::Local, true)]);
+    let mut a = Browser::new("1001", "wsA");
+    net.register(&mut a);
+    (net, a)
+}
+
 pub fn status(m: &SipMessage) -> u16 {
     m.status().expect("a response")
 }
