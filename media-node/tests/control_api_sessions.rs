@@ -6,15 +6,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{media_node, Running};
 use shared::control::auth::sign_request;
 use shared::control::{
     decode, encode, AllocateInbound, AllocateInboundResponse, AllocateRequest, AllocateResponse,
-    ApplyBrowserAnswer, ApplyBrowserAnswerResponse, ControlError, Mode, SessionStats, CONTENT_TYPE,
+    ApplyBrowserAnswer, ApplyBrowserAnswerResponse, ControlError, Mode, SessionStats,
 };
 use shared::sdp::{offered_codecs, Connection, Proto, SessionDescription, Setup};
 
@@ -58,17 +57,7 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-fn fresh_nonce() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "nonce-{}-{:012}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// One HTTP/1.1 exchange; returns status and body.
+/// One HTTP/1.1 exchange with the node's control API; returns status and body.
 fn http(
     node: &Node,
     method: &str,
@@ -76,30 +65,8 @@ fn http(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect_timeout(&node.control, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: media-node\r\nConnection: close\r\n\
-         Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, response[split + 4..].to_vec())
+    let (status, _, body) = common::http_exchange(node.control, method, path, headers, body);
+    (status, body)
 }
 
 fn signed(
@@ -113,7 +80,7 @@ fn signed(
         method,
         path,
         unix_now(),
-        &fresh_nonce(),
+        &common::fresh_nonce(),
         body,
     );
     let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
@@ -224,7 +191,7 @@ fn unsigned_forged_and_replayed_requests_are_refused() {
         "POST",
         "/v1/sessions",
         unix_now(),
-        &fresh_nonce(),
+        &common::fresh_nonce(),
         &body,
     );
     let pairs: Vec<(&str, String)> = forged.iter().map(|(k, v)| (*k, v.clone())).collect();

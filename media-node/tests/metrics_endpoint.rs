@@ -3,50 +3,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{media_node, Running};
 use shared::control::auth::sign_request;
-use shared::control::{decode, encode, AllocateRequest, AllocateResponse, Mode, CONTENT_TYPE};
+use shared::control::{decode, encode, AllocateRequest, AllocateResponse, Mode};
 
 const SECRET: &str = "integration-test-fleet-secret";
 const OFFER: &str = include_str!("data/chromium156_audio_offer.sdp");
-
-/// One HTTP/1.1 exchange; returns the status, the head and the body.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: media-node\r\nConnection: close\r\n\
-         Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head, response[split + 4..].to_vec())
-}
 
 /// Checks every line of a text exposition: `# HELP name text`, `# TYPE name kind`, or
 /// `name{label="value",...} number`. Returns the samples as (name, labels, value).
@@ -135,12 +100,12 @@ fn metrics_endpoint_serves_node_and_session_gauges() {
         &body,
     );
     let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
-    let (status, _, body) = http(control, "POST", "/v1/sessions", &pairs, &body);
+    let (status, _, body) = common::http_exchange(control, "POST", "/v1/sessions", &pairs, &body);
     assert_eq!(status, 200);
     let allocated: AllocateResponse = decode(&body).unwrap();
     let session = allocated.session_id.to_string();
 
-    let (status, head, body) = http(metrics, "GET", "/metrics", &[], b"");
+    let (status, head, body) = common::http_exchange(metrics, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200, "{head}");
     assert!(
         head.to_ascii_lowercase()
@@ -173,6 +138,6 @@ fn metrics_endpoint_serves_node_and_session_gauges() {
     assert_eq!(value("media_node_session_jitter_ms", &label), 0.0);
     value("media_node_garbage_packets_total", "");
 
-    let (status, _, _) = http(metrics, "GET", "/nope", &[], b"");
+    let (status, _, _) = common::http_exchange(metrics, "GET", "/nope", &[], b"");
     assert_eq!(status, 404);
 }

@@ -4,10 +4,9 @@
 //! control-API call, to make sessions whose records the reports carry.
 
 use std::convert::Infallible;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -132,34 +131,15 @@ pub fn signed_call(
     path: &str,
     body: &[u8],
 ) -> (u16, Vec<u8>) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nonce = format!(
-        "nonce-{}-{:012}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
+    let headers = sign_request(
+        secret.as_bytes(),
+        method,
+        path,
+        unix_now(),
+        &super::fresh_nonce(),
+        body,
     );
-    let headers = sign_request(secret.as_bytes(), method, path, unix_now(), &nonce, body);
-    let mut stream = TcpStream::connect_timeout(&control, Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: media-node\r\nConnection: close\r\n\
-         Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in &headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let status_line = String::from_utf8_lossy(&response[..split]).to_string();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, response[split + 4..].to_vec())
+    let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let (status, _, body) = super::http_exchange(control, method, path, &pairs, body);
+    (status, body)
 }

@@ -4,13 +4,59 @@
 
 pub mod control_plane;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Upper bound for anything a test waits for; generous for a loaded 2-core machine.
 pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A nonce no other request of this test process used.
+pub fn fresh_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "nonce-{}-{:012}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One HTTP/1.1 exchange over a fresh connection (`Connection: close`, a postcard body type);
+/// returns the status, the response head and the body.
+pub fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: media-node\r\nConnection: close\r\n\
+         Content-Type: {}\r\nContent-Length: {}\r\n",
+        shared::control::CONTENT_TYPE,
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
 
 /// The binary under test, with a clean environment (no inherited `MEDIA_NODE_*`/`RUST_LOG`).
 pub fn media_node() -> Command {
