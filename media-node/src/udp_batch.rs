@@ -18,12 +18,53 @@ pub const BATCH: usize = 32;
 /// Largest datagram kept whole; longer ones are truncated (and then fail SRTP or RTP checks).
 pub const MAX_DATAGRAM: usize = 2048;
 
-/// Buffers for one `recvmmsg` call.
-pub struct RecvBatch {
+/// The buffers and kernel headers of one batch: datagram `i` lives in `bufs[i]`, its peer
+/// address in `addrs[i]`, and `headers[i]` points at both (through `iovecs[i]`).
+struct Slots {
     bufs: Box<[[u8; MAX_DATAGRAM]; BATCH]>,
     addrs: Box<[libc::sockaddr_storage; BATCH]>,
     iovecs: [libc::iovec; BATCH],
     headers: [libc::mmsghdr; BATCH],
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Self {
+            bufs: Box::new([[0; MAX_DATAGRAM]; BATCH]),
+            // SAFETY: all-zero is a valid `sockaddr_storage`, `iovec` and `mmsghdr` (plain C
+            // structs of integers and null pointers).
+            addrs: Box::new(unsafe { zeroed() }),
+            iovecs: unsafe { zeroed() },
+            headers: unsafe { zeroed() },
+        }
+    }
+}
+
+impl Slots {
+    /// Points header `i` at its buffer (`len` bytes of it) and its address (`name_len` bytes),
+    /// right before a call: the pointers are into `self`, so they are valid while `self` is
+    /// borrowed by that call.
+    fn point(&mut self, i: usize, len: usize, name_len: libc::socklen_t) {
+        self.iovecs[i] = libc::iovec {
+            iov_base: self.bufs[i].as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        let header = &mut self.headers[i];
+        header.msg_hdr.msg_name = std::ptr::from_mut(&mut self.addrs[i]).cast();
+        header.msg_hdr.msg_namelen = name_len;
+        header.msg_hdr.msg_iov = std::ptr::from_mut(&mut self.iovecs[i]);
+        header.msg_hdr.msg_iovlen = 1;
+        header.msg_hdr.msg_control = std::ptr::null_mut();
+        header.msg_hdr.msg_controllen = 0;
+        header.msg_hdr.msg_flags = 0;
+        header.msg_len = 0;
+    }
+}
+
+/// Buffers for one `recvmmsg` call.
+#[derive(Default)]
+pub struct RecvBatch {
+    slots: Slots,
     received: usize,
 }
 
@@ -35,47 +76,22 @@ impl std::fmt::Debug for RecvBatch {
     }
 }
 
-impl Default for RecvBatch {
-    fn default() -> Self {
-        Self {
-            bufs: Box::new([[0; MAX_DATAGRAM]; BATCH]),
-            // SAFETY: all-zero is a valid `sockaddr_storage`, `iovec` and `mmsghdr` (plain C
-            // structs of integers and null pointers).
-            addrs: Box::new(unsafe { zeroed() }),
-            iovecs: unsafe { zeroed() },
-            headers: unsafe { zeroed() },
-            received: 0,
-        }
-    }
-}
-
 impl RecvBatch {
     /// Reads what is waiting on `fd` without blocking, up to [`BATCH`] datagrams. `Ok(0)`: none
     /// was waiting. Fewer than [`BATCH`] means the socket was drained when the call returned.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         self.received = 0;
+        let name_len = socklen(size_of::<libc::sockaddr_storage>());
         for i in 0..BATCH {
-            self.iovecs[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr().cast(),
-                iov_len: MAX_DATAGRAM,
-            };
-            let header = &mut self.headers[i];
-            header.msg_hdr.msg_name = std::ptr::from_mut(&mut self.addrs[i]).cast();
-            header.msg_hdr.msg_namelen = socklen(size_of::<libc::sockaddr_storage>());
-            header.msg_hdr.msg_iov = std::ptr::from_mut(&mut self.iovecs[i]);
-            header.msg_hdr.msg_iovlen = 1;
-            header.msg_hdr.msg_control = std::ptr::null_mut();
-            header.msg_hdr.msg_controllen = 0;
-            header.msg_hdr.msg_flags = 0;
-            header.msg_len = 0;
+            self.slots.point(i, MAX_DATAGRAM, name_len);
         }
-        // SAFETY: `headers` holds BATCH initialised headers whose name and iovec pointers point
-        // into `addrs`, `iovecs` and `bufs`, all owned by `self`, alive and not moved during the
-        // call; lengths are their real sizes. MSG_DONTWAIT: never blocks; no timeout pointer.
+        // SAFETY: `headers` holds BATCH headers pointed just above into `addrs`, `iovecs` and
+        // `bufs`, all owned by `self`, alive and not moved during the call; lengths are their
+        // real sizes. MSG_DONTWAIT: never blocks; no timeout pointer.
         let n = unsafe {
             libc::recvmmsg(
                 fd,
-                self.headers.as_mut_ptr(),
+                self.slots.headers.as_mut_ptr(),
                 BATCH as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -99,22 +115,20 @@ impl RecvBatch {
         if i >= self.received {
             return None;
         }
-        let len = usize::try_from(self.headers[i].msg_len)
+        let len = usize::try_from(self.slots.headers[i].msg_len)
             .unwrap_or(0)
             .min(MAX_DATAGRAM);
-        let source = from_storage(&self.addrs[i])?;
-        Some((&self.bufs[i][..len], source))
+        let source = from_storage(&self.slots.addrs[i])?;
+        Some((&self.slots.bufs[i][..len], source))
     }
 }
 
 /// Datagrams queued for one socket, sent with one `sendmmsg` per [`BATCH`].
+#[derive(Default)]
 pub struct SendBatch {
-    bufs: Box<[[u8; MAX_DATAGRAM]; BATCH]>,
+    slots: Slots,
     lens: [usize; BATCH],
-    addrs: Box<[libc::sockaddr_storage; BATCH]>,
     addr_lens: [libc::socklen_t; BATCH],
-    iovecs: [libc::iovec; BATCH],
-    headers: [libc::mmsghdr; BATCH],
     queued: usize,
 }
 
@@ -123,21 +137,6 @@ impl std::fmt::Debug for SendBatch {
         f.debug_struct("SendBatch")
             .field("queued", &self.queued)
             .finish_non_exhaustive()
-    }
-}
-
-impl Default for SendBatch {
-    fn default() -> Self {
-        Self {
-            bufs: Box::new([[0; MAX_DATAGRAM]; BATCH]),
-            lens: [0; BATCH],
-            // SAFETY: all-zero is a valid value of these plain C structs.
-            addrs: Box::new(unsafe { zeroed() }),
-            addr_lens: [0; BATCH],
-            iovecs: unsafe { zeroed() },
-            headers: unsafe { zeroed() },
-            queued: 0,
-        }
     }
 }
 
@@ -173,9 +172,9 @@ impl SendBatch {
             return false;
         }
         let i = self.queued;
-        self.bufs[i][..contents.len()].copy_from_slice(contents);
+        self.slots.bufs[i][..contents.len()].copy_from_slice(contents);
         self.lens[i] = contents.len();
-        self.addr_lens[i] = to_storage(destination, &mut self.addrs[i]);
+        self.addr_lens[i] = to_storage(destination, &mut self.slots.addrs[i]);
         self.queued += 1;
         true
     }
@@ -184,31 +183,19 @@ impl SendBatch {
     /// is dropped, as the network would; the rest still go.
     pub fn flush(&mut self, fd: RawFd) -> Sent {
         let mut result = Sent::default();
+        for i in 0..self.queued {
+            self.slots.point(i, self.lens[i], self.addr_lens[i]);
+        }
         let mut start = 0;
         while start < self.queued {
-            for i in start..self.queued {
-                self.iovecs[i] = libc::iovec {
-                    iov_base: self.bufs[i].as_mut_ptr().cast(),
-                    iov_len: self.lens[i],
-                };
-                let header = &mut self.headers[i];
-                header.msg_hdr.msg_name = std::ptr::from_mut(&mut self.addrs[i]).cast();
-                header.msg_hdr.msg_namelen = self.addr_lens[i];
-                header.msg_hdr.msg_iov = std::ptr::from_mut(&mut self.iovecs[i]);
-                header.msg_hdr.msg_iovlen = 1;
-                header.msg_hdr.msg_control = std::ptr::null_mut();
-                header.msg_hdr.msg_controllen = 0;
-                header.msg_hdr.msg_flags = 0;
-                header.msg_len = 0;
-            }
             let count = self.queued - start;
-            // SAFETY: headers[start..queued] are initialised just above with pointers into
-            // buffers owned by `self` that stay alive and unmoved during the call; `count`
-            // does not exceed their number.
+            // SAFETY: headers[start..queued] are pointed above into buffers owned by `self`
+            // that stay alive and unmoved during the call; `count` does not exceed their
+            // number.
             let n = unsafe {
                 libc::sendmmsg(
                     fd,
-                    self.headers[start..].as_mut_ptr(),
+                    self.slots.headers[start..].as_mut_ptr(),
                     count as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
