@@ -127,17 +127,17 @@
 //!
 //! Before batching, interrupt moderation and the timer heap the same command gave ours 834
 //! against rtpengine 943 (ratio 0.88, on a busier machine). The in-process core alone
-//! (`cargo bench -p media-node --bench bridge_path`, no sockets) costs 1.4-1.9 µs per packet
+//! (`cargo bench -p media-node --bench bridge_path`, no sockets) costs 1.3-1.9 µs per packet
 //! at 500 sessions, SRTP included.
 //!
 //! What limits it now:
 //! - **The kernel's UDP path, not the bridge.** A profile of the node at 400 calls
 //!   (`perf record -e cpu-clock`) puts 63% of its CPU in the kernel: sending (`sendto` for the
-//!   upstream leg, one per packet because each call has its own socket, and `sendmmsg` toward
-//!   browsers) is about 40%, of which a third is the loopback receive path of the peer's
-//!   socket, run on the sender's CPU; `recvmmsg` about 9%; waking up and sleeping the rest.
-//!   User space is 37%, mostly str0m's per-packet bookkeeping (stream lookup, NACK register,
-//!   pacer, timeouts) around about 0.3 µs of AES-GCM. So the 2x over rtpengine is out of
+//!   upstream leg, one per packet because each call has its own socket, 20%, and `sendmmsg`
+//!   toward browsers, 23%), half of which is the loopback receive path of the peer's socket
+//!   (softirq, 21%) run on the sender's CPU; `recvmmsg` 9%; `epoll_wait` and the batching
+//!   sleep 8%. User space is 37%, mostly str0m's per-packet bookkeeping (stream lookup, NACK
+//!   register, pacer, timeouts); AES-GCM itself is under 3%. So the 2x over rtpengine is out of
 //!   reach with one socket system call per packet on this machine: rtpengine measures 10.7 µs
 //!   per packet here, and our kernel share alone is about 6.5 µs.
 //! - **The machine ends the ramp at 400-700 calls**, for both bridges: the generator does the

@@ -1051,10 +1051,9 @@ impl AccountCore {
         let Some((pos, tx)) = self.take_reoffer(id) else {
             return;
         };
-        let Some(t) = self.txs.get(&tx) else { return };
-        if t.final_sent {
+        let Some(t) = self.txs.get(&tx).filter(|t| !t.final_sent) else {
             return;
-        }
+        };
         let Some(d) = self.bridges[pos].dialog.as_mut() else {
             return;
         };
@@ -1126,10 +1125,9 @@ impl AccountCore {
         let Some((pos, tx)) = self.take_reoffer(id) else {
             return;
         };
-        let Some(t) = self.txs.get(&tx) else { return };
-        if t.final_sent {
+        let Some(t) = self.txs.get(&tx).filter(|t| !t.final_sent) else {
             return;
-        }
+        };
         let offer = sdp_of(&t.request).unwrap_or_default();
         let offered = sdp_edit::direction(&offer).unwrap_or(Direction::SendRecv);
         let call = &mut self.bridges[pos];
