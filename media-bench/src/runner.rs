@@ -114,6 +114,10 @@ pub struct StepReport {
     pub bridge_cores: f64,
     /// Bridge CPU µs per forwarded packet (both directions).
     pub cpu_us_per_packet: f64,
+    /// The part of it in user space (utime).
+    pub user_us_per_packet: f64,
+    /// The part of it in the kernel (stime: system calls and the softirq work on its CPU).
+    pub system_us_per_packet: f64,
     /// Calls one fully used core would carry at this load: calls / bridge_cores.
     pub calls_per_core: f64,
     /// Bridge resident memory before the calls, KiB.
@@ -138,6 +142,15 @@ pub struct StepReport {
     pub pass: bool,
     /// Why it did not pass.
     pub failures: Vec<String>,
+}
+
+/// `cpu` spread over `packets`, in µs (0 when nothing was forwarded).
+fn per_packet_us(cpu: Duration, packets: u64) -> f64 {
+    if packets == 0 {
+        0.0
+    } else {
+        cpu.as_secs_f64() * 1e6 / packets as f64
+    }
 }
 
 /// Runs one step against `target`.
@@ -204,12 +217,12 @@ pub fn run_step(target: &mut dyn Target, config: &StepConfig) -> Result<StepRepo
         end_ns: clock.ns(end),
     });
     sleep_until(start);
-    let bridge_cpu_0 = procfs::cpu_time(pid);
-    let own_cpu_0 = procfs::cpu_time(std::process::id());
+    let bridge_cpu_0 = procfs::cpu_times(pid);
+    let own_cpu_0 = procfs::cpu_times(std::process::id());
     let measured_from = Instant::now();
     sleep_until(end);
-    let bridge_cpu_1 = procfs::cpu_time(pid);
-    let own_cpu_1 = procfs::cpu_time(std::process::id());
+    let bridge_cpu_1 = procfs::cpu_times(pid);
+    let own_cpu_1 = procfs::cpu_times(std::process::id());
     let measured_secs = measured_from.elapsed().as_secs_f64();
     let rss_during = procfs::rss_kib(pid).unwrap_or(0);
     shared.stop_sending.store(true, Ordering::Release);
@@ -254,12 +267,13 @@ pub fn run_step(target: &mut dyn Target, config: &StepConfig) -> Result<StepRepo
     } else {
         lost as f64 * 100.0 / sent as f64
     };
-    let bridge_cpu_secs = match (bridge_cpu_0, bridge_cpu_1) {
-        (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
+    let bridge_cpu = match (bridge_cpu_0, bridge_cpu_1) {
+        (Some(a), Some(b)) => b.since(&a),
         _ => bail!("the bridge (pid {pid}) exited during the window"),
     };
+    let bridge_cpu_secs = bridge_cpu.total().as_secs_f64();
     let own_cpu_secs = match (own_cpu_0, own_cpu_1) {
-        (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
+        (Some(a), Some(b)) => b.since(&a).total().as_secs_f64(),
         _ => 0.0,
     };
     let bridge_cores = bridge_cpu_secs / measured_secs;
@@ -330,11 +344,9 @@ pub fn run_step(target: &mut dyn Target, config: &StepConfig) -> Result<StepRepo
         latency_p99_us: both.quantile_us(0.99),
         bridge_cpu_secs,
         bridge_cores,
-        cpu_us_per_packet: if forwarded == 0 {
-            0.0
-        } else {
-            bridge_cpu_secs * 1e6 / forwarded as f64
-        },
+        cpu_us_per_packet: per_packet_us(bridge_cpu.total(), forwarded),
+        user_us_per_packet: per_packet_us(bridge_cpu.user, forwarded),
+        system_us_per_packet: per_packet_us(bridge_cpu.system, forwarded),
         calls_per_core: if bridge_cores > 0.0 {
             f64::from(connected) / bridge_cores
         } else {

@@ -398,8 +398,8 @@ fn ng_ping(ng: SocketAddr) -> Result<()> {
 fn step_line(s: &Step) -> String {
     format!(
         "{:>5} calls: {} loss {:.3}% latency p50 {:.2} ms p99 {:.2} ms | bridge {:.3} cores, \
-         {:.1} us/packet, {:.0} calls/core, RSS +{:.0} KiB/call | generator {:.0}% busy, lag \
-         p99 {:.2} ms{}",
+         {:.1} us/packet (user {:.1}, sys {:.1}), {:.0} calls/core, RSS +{:.0} KiB/call | \
+         generator {:.0}% busy, lag p99 {:.2} ms{}",
         s.calls,
         if s.pass() { "PASS" } else { "FAIL" },
         s.f("loss_pct"),
@@ -407,6 +407,8 @@ fn step_line(s: &Step) -> String {
         s.f("latency_p99_us") / 1000.0,
         s.f("bridge_cores"),
         s.f("cpu_us_per_packet"),
+        s.f("user_us_per_packet"),
+        s.f("system_us_per_packet"),
         s.f("calls_per_core"),
         s.f("rss_per_call_kib"),
         s.f("generator_utilisation") * 100.0,
@@ -453,13 +455,13 @@ fn print_table(target: Which, ramps: &[Ramp]) {
         .unwrap_or_else(|| "?".into());
     println!("== {} (caller side {crypto})", target.name());
     println!(
-        "| repeat | calls | pass | loss % | p50 ms | p99 ms | bridge cores | us/packet | calls/core | KiB/call | gen busy | gen lag p99 ms |"
+        "| repeat | calls | pass | loss % | p50 ms | p99 ms | bridge cores | us/packet | user | sys | calls/core | KiB/call | gen busy | gen lag p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (i, ramp) in ramps.iter().enumerate() {
         for s in &ramp.steps {
             println!(
-                "| {} | {} | {} | {:.3} | {:.2} | {:.2} | {:.3} | {:.1} | {:.0} | {:.0} | {:.0}% | {:.2} |",
+                "| {} | {} | {} | {:.3} | {:.2} | {:.2} | {:.3} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0}% | {:.2} |",
                 i + 1,
                 s.calls,
                 if s.pass() {
@@ -474,6 +476,8 @@ fn print_table(target: Which, ramps: &[Ramp]) {
                 s.f("latency_p99_us") / 1000.0,
                 s.f("bridge_cores"),
                 s.f("cpu_us_per_packet"),
+                s.f("user_us_per_packet"),
+                s.f("system_us_per_packet"),
                 s.f("calls_per_core"),
                 s.f("rss_per_call_kib"),
                 s.f("generator_utilisation") * 100.0,
@@ -515,6 +519,16 @@ fn print_table(target: Which, ramps: &[Ramp]) {
     show(
         "  bridge CPU us per packet",
         best.iter().map(|s| s.f("cpu_us_per_packet")).collect(),
+        1,
+    );
+    show(
+        "    of which user space",
+        best.iter().map(|s| s.f("user_us_per_packet")).collect(),
+        1,
+    );
+    show(
+        "    of which kernel",
+        best.iter().map(|s| s.f("system_us_per_packet")).collect(),
         1,
     );
     show(

@@ -292,8 +292,9 @@ struct Session {
     mid: Option<Mid>,
     /// Codecs answered to the browser (its PT numbers).
     browser_codecs: Vec<PayloadCodec>,
-    /// str0m's last answer, before narrowing.
-    generated_answer: String,
+    /// str0m's last answer, before narrowing: every answer from the upstream (a provisional one
+    /// and then the final one) narrows it again. Boxed to its length: it lives as long as the call.
+    generated_answer: Box<str>,
     browser_addrs: Vec<SocketAddr>,
     upstream: Option<Upstream>,
     /// Inbound call: the node's offer to the browser, until its answer arrives.
@@ -353,7 +354,7 @@ impl Session {
             ufrag,
             mid: None,
             browser_codecs: Vec::new(),
-            generated_answer: String::new(),
+            generated_answer: Box::default(),
             browser_addrs: Vec::new(),
             upstream: None,
             pending_offer: None,
@@ -615,7 +616,7 @@ impl Bridge {
             .sdp_api()
             .accept_offer(sdp_offer)
             .map_err(|e| ControlError::bad_sdp(format!("browser offer not accepted: {e}")))?;
-        let generated_answer = answer.to_sdp_string();
+        let generated_answer = answer.to_sdp_string().into_boxed_str();
         let browser_answer_sdp = negotiate::narrow_answer(&generated_answer, &offer.codecs)?;
 
         let (upstream, upstream_offer_sdp) = match request.mode {
@@ -919,7 +920,7 @@ impl Bridge {
             .sdp_api()
             .accept_offer(sdp_offer)
             .map_err(|e| ControlError::bad_sdp(format!("browser offer not accepted: {e}")))?;
-        session.generated_answer = answer.to_sdp_string();
+        session.generated_answer = answer.to_sdp_string().into_boxed_str();
         // Keep what is still offered and, once the upstream answered, what it accepted.
         let kept: Vec<PayloadCodec> = offer
             .codecs
