@@ -110,55 +110,86 @@
 //! `--only ours|rtpengine`) until a step fails (any loss, added latency p99 >= 5 ms, a call not
 //! connecting, or the generator falling behind its schedule), and prints per step the loss,
 //! latency, bridge CPU (utime + stime of the whole process over the window), CPU per packet
-//! and RSS growth per call, then `media calls/core: ours=N rtpengine=M ratio=R`: calls per
+//! (and its user-space and kernel parts) and RSS growth per call, then `media calls/core: ours=N rtpengine=M ratio=R`: calls per
 //! fully used core (N / bridge cores used) at the largest passing N, median over repeats.
 //! Both bridges get DTLS-SRTP on the caller side.
 //!
 //! Measured on the 2-core Debian 12 development VM, nothing else running,
 //! `cargo xtask bench media --repeats 2 --steps 200,400,700,1000` (min / median / max over the
-//! repeats at each repeat's largest passing N):
+//! repeats at each repeat's largest passing N; CPU per packet split into user space and kernel
+//! from the process's utime and stime):
 //!
-//! | | largest passing N | calls per core | CPU µs/packet | latency p99 | RSS per call |
+//! | | largest passing N | calls per core | CPU µs/packet | user | kernel | latency p99 | RSS per call |
+//! |---|---|---|---|---|---|---|---|
+//! | ours | 700 / 700 / 700 | 1074 / 1098 / 1122 | 8.9 / 9.1 / 9.3 | 3.9 / 4.3 / 4.6 | 4.7 / 4.8 / 5.0 | 2.11 / 2.33 / 2.55 ms | 40 / 40 / 40 KiB |
+//! | rtpengine | 700 / 700 / 700 | 1087 / 1093 / 1099 | 9.1 / 9.2 / 9.2 | 3.8 / 3.9 / 4.0 | 5.1 / 5.3 / 5.4 | 1.91 / 1.96 / 2.01 ms | 78 / 79 / 79 KiB |
+//!
+//! `media calls/core: ours=1098 rtpengine=1093 ratio=1.00`
+//!
+//! Runs vary by about 10% (an earlier run of the same command gave ours 966 against 933 at
+//! 400 calls). Before batching, interrupt moderation and the timer heap ours was at 0.88 of
+//! rtpengine. The in-process core alone (`cargo bench -p media-node --bench bridge_path`, no
+//! sockets) costs 0.9-1.2 µs per packet at 100 sessions and 1.3-1.9 µs at 500, SRTP included.
+//!
+//! ## The socket floor
+//!
+//! `cargo bench -p media-node --bench socket_floor` measures what the UDP path alone costs
+//! here: a forwarder thread that does no user-space work at all (no SRTP, no parsing, an array
+//! index to find the call) moves 172-byte datagrams every 20 ms per call and direction between
+//! a loopback peer and itself, in two layouts: `ours` (one multiplexed browser socket read and
+//! written in `recvmmsg`/`sendmmsg` batches, one socket per call upstream, one `sendto` per
+//! packet, the same 500 µs interrupt moderation) and `single` (both sides multiplexed and
+//! batched: the cheapest any socket design can be). `SOCKET_FLOOR_CALLS=400,700`:
+//!
+//! | layout | calls | CPU µs/packet | user | kernel | calls per core at that cost |
 //! |---|---|---|---|---|---|
-//! | ours | 400 / 400 / 400 | 937 / 966 / 995 | 10.1 / 10.4 / 10.7 | 1.96 / 1.97 / 1.98 ms | 6 / 27 / 47 KiB |
-//! | rtpengine | 400 / 400 / 400 | 897 / 933 / 969 | 10.3 / 10.7 / 11.2 | 1.25 / 2.01 / 2.77 ms | 89 / 90 / 91 KiB |
+//! | ours | 400 | 6.31 | 0.40 | 5.92 | 1585 |
+//! | single | 400 | 5.88 | 0.05 | 5.80 | 1701 |
+//! | ours | 700 | 5.63 | 0.29 | 5.34 | 1776 |
+//! | single | 700 | 4.92 | 0.10 | 4.81 | 2034 |
 //!
-//! `media calls/core: ours=966 rtpengine=933 ratio=1.04`
-//!
-//! Before batching, interrupt moderation and the timer heap the same command gave ours 834
-//! against rtpengine 943 (ratio 0.88, on a busier machine). The in-process core alone
-//! (`cargo bench -p media-node --bench bridge_path`, no sockets) costs 1.3-1.9 µs per packet
-//! at 500 sessions, SRTP included.
+//! (Repeated runs vary by about 10%; without moderation, `SOCKET_FLOOR_BATCH_WAIT_US=0`, the
+//! floor is 7.5-8.0 µs per packet.)
 //!
 //! What limits it now:
-//! - **The kernel's UDP path, not the bridge.** A profile of the node at 400 calls
-//!   (`perf record -e cpu-clock`) puts 63% of its CPU in the kernel: sending (`sendto` for the
-//!   upstream leg, one per packet because each call has its own socket, 20%, and `sendmmsg`
-//!   toward browsers, 23%), half of which is the loopback receive path of the peer's socket
-//!   (softirq, 21%) run on the sender's CPU; `recvmmsg` 9%; `epoll_wait` and the batching
-//!   sleep 8%. User space is 37%, mostly str0m's per-packet bookkeeping (stream lookup, NACK
-//!   register, pacer, timeouts); AES-GCM itself is under 3%. So the 2x over rtpengine is out of
-//!   reach with one socket system call per packet on this machine: rtpengine measures 10.7 µs
-//!   per packet here, and our kernel share alone is about 6.5 µs.
-//! - **The machine ends the ramp at 400-700 calls**, for both bridges: the generator does the
-//!   same SRTP work as a bridge, so at 700 calls bridge and generator use about 1.3 of the 2
-//!   cores and the added latency p99 crosses 5 ms. Calls per core comes from the bridge's own
-//!   CPU accounting, so it is the figure to compare; an idle machine with more cores gives a
+//! - **The kernel's UDP path, and it leaves no room for 2x here.** Twice rtpengine's calls per
+//!   core on this VM means at most 4.6 µs per packet (half its 9.2). Our node already spends
+//!   4.7-5.0 µs per packet in the kernel, and a forwarder doing nothing in user space spends
+//!   4.8-5.9 µs: the socket ceiling is 1,776 calls per core with one port per call upstream
+//!   and 2,034 with every socket multiplexed, against the 2,186 that 2x would need, before
+//!   any SRTP, ICE, RTCP or lookup. On loopback the sender also runs the delivery into the
+//!   receiving socket and the wakeup of its reader (this kernel does not account softirq
+//!   time apart), as a NIC's receive path would be paid on a real node. Batching is already
+//!   worth what it can be: rtpengine, one system call per packet each way, spends 5.3 µs in the
+//!   kernel, we spend 4.8; fully batched, the floor says 0.5-0.7 µs more at most.
+//! - **User space is 3.9-4.6 µs per packet**, three times the in-process core's figure:
+//!   mostly str0m's per-packet bookkeeping at 700 sessions' worth of cache footprint (stream
+//!   lookup, NACK and receive registers, pacer and timeout polling, `poll_output` through
+//!   ICE and DTLS state), then the shell (event loop, lookups, copies). AES-GCM itself is
+//!   about 3% of the node's CPU. (`perf record -e cpu-clock -g -p <node>` at 400 calls: 63%
+//!   kernel, 32% node, 4% libc.)
+//! - **The machine ends the ramp at 700-1000 calls**, for both bridges: the generator does
+//!   the same SRTP work as a bridge, so at 1000 calls bridge and generator share the 2 cores
+//!   and the added latency p99 crosses 5 ms. Calls per core comes from the bridge's own CPU
+//!   accounting, so it is the figure to compare; an idle machine with more cores gives a
 //!   higher largest N.
 //! - Latency: `batch_wait_us` (500 µs) adds up to half a millisecond per packet by design;
-//!   our p50 is 0.75-0.9 ms against rtpengine's 0.3-0.4 ms. Set it to 0 for latency first.
+//!   our p50 is 0.7-1.1 ms against rtpengine's 0.3-0.5 ms. Set it to 0 for latency first (the
+//!   floor above says what that costs in CPU).
 //! - Memory per call is RSS growth across a step; allocators keep freed memory between steps
 //!   and a retried step reuses the same process, so figures after the first step of a process
-//!   read low. The in-process bench measures the heap exactly: 56 KiB per call when set up,
-//!   65 KiB after 7 s of traffic.
+//!   read low. The in-process bench measures the Rust heap exactly: 56 KiB per call when set
+//!   up, 65-66 KiB after 7 s of traffic, 98% of it str0m's state for the browser leg.
 //!
 //! Next levers, in order: (1) SRTP in place from the DTLS keying material, keeping str0m for
-//! ICE, DTLS and RTCP only, which takes most of the user-space share off the per-packet path;
-//! (2) io_uring, to submit the upstream leg's per-call sends in batches and to receive with
-//! multishot, past the one-system-call-per-packet ceiling; (3) XDP/eBPF for the plain RTP leg
-//! (rewrite and redirect in the kernel, no copy to user space); (4) one media thread per core,
-//! each with its own media port and sessions sharded by it, for calls per node (it does not
-//! change calls per core).
+//! ICE, DTLS and RTCP only, which takes most of the user-space share off the per-packet path
+//! (str0m 0.25 does not expose the keying material: this needs a patched str0m); with user
+//! space at 1.5 µs this VM would give about 1,550 calls per core; (2) past the socket floor,
+//! the kernel's UDP path itself has to go: AF_XDP or XDP/eBPF for the plain RTP leg (rewrite
+//! and redirect in the kernel, no copy to user space), which needs a NIC driver with native
+//! XDP, not loopback; io_uring only saves the system call entries that batching already
+//! amortises (the `single` floor); (3) one media thread per core, each with its own media port
+//! and sessions sharded by it, for calls per node (it does not change calls per core).
 //!
 //! # Running
 //!
