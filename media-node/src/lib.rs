@@ -212,6 +212,7 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod signals;
+pub mod srtp;
 pub mod telemetry;
 pub mod udp_batch;
 
