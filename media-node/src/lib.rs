@@ -206,6 +206,7 @@ pub mod config;
 pub mod control;
 pub mod control_tls;
 pub mod demux;
+pub mod dtls;
 pub mod ice;
 pub mod media;
 pub mod metrics;
