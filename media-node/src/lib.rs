@@ -216,6 +216,8 @@ pub mod server;
 pub mod signals;
 pub mod srtp;
 pub mod telemetry;
+#[cfg(test)]
+mod test_util;
 pub mod udp_batch;
 
 pub use cli::Cli;

@@ -3,35 +3,10 @@
 //! browser, and the cost measurements (ignored tests).
 
 use super::*;
+use crate::test_util::Noise as Rng;
 
 use crate::srtp::{MAX_RTCP_OVERHEAD, MAX_RTP_OVERHEAD};
 use shared::sdp::{Attribute, SessionDescription};
-
-/// A small deterministic generator for garbage and mutations (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// 1..=max random bytes.
-    fn some_bytes(&mut self, max: usize) -> Vec<u8> {
-        let len = 1 + self.below(max);
-        self.bytes(len)
-    }
-}
 
 #[derive(Debug, Default)]
 struct Drained {

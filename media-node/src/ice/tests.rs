@@ -2,17 +2,9 @@
 //! truncation, garbage), nomination, consent, restart, and interop with str0m's STUN.
 
 use super::*;
+use crate::test_util::{hex, Noise};
 
 use str0m::ice::{StunMessage, StunMessageBuilder, TransId};
-
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert_eq!(digits.len() % 2, 0, "odd number of hex digits");
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
-}
 
 // ---- RFC 5769 ---------------------------------------------------------------------------
 
@@ -775,22 +767,6 @@ fn every_flipped_bit_is_rejected() {
             assert!(result.is_err(), "bit {bit}: {result:?}");
             assert!(!agent.is_connected());
         }
-    }
-}
-
-/// xorshift64*: deterministic noise for the hostile-input test.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 

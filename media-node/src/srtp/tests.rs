@@ -2,23 +2,11 @@
 //! the behaviour of the receive and send state (replay, window, ROC, SSRC table).
 
 use super::*;
+use crate::test_util::{hex, hex_array as array};
 
 use str0m::_internal_test_exports::TestSrtp;
 use str0m::crypto::dtls::{KeyingMaterial, SrtpProfile};
 use str0m::rtp::{ExtensionMap, RtpHeader as Str0mHeader};
-
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert_eq!(digits.len() % 2, 0, "odd number of hex digits");
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
-        .collect()
-}
-
-fn array<const N: usize>(s: &str) -> [u8; N] {
-    hex(s).try_into().unwrap()
-}
 
 /// Protects `packet` with `ctx` into a fresh buffer with room for any trailer.
 fn protect_rtp(ctx: &mut Context, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
