@@ -221,6 +221,7 @@ pub mod control_tls;
 pub mod demux;
 pub mod dtls;
 pub mod ice;
+pub mod leg;
 pub mod media;
 pub mod metrics;
 pub mod report;

@@ -1,0 +1,894 @@
+//! The lean audio-only browser leg: one call's WebRTC side (ICE-lite, DTLS-SRTP, RTCP toward
+//! the browser) composed from the node's own sans-IO parts, to replace the per-call str0m
+//! `Rtc` of [`crate::bridge`].
+//!
+//! # What it composes
+//!
+//! A [`BrowserLeg`] owns an [`IceLite`] agent (answers the browser's checks, nomination,
+//! consent), a [`DtlsLeg`] (the DTLS 1.2 handshake on the node's [`NodeCertificate`], checked
+//! against the browser's SDP fingerprints) and, once the handshake gave keys, two
+//! [`srtp::Context`]s: ours protects what we send, theirs unprotects what the browser sends.
+//! On top it keeps the few RTCP numbers an audio call needs ([`LegStats`]) and sends an SR (an
+//! RR before we sent any RTP) with an SDES CNAME toward the browser every [`REPORT_INTERVAL`].
+//!
+//! # Data flow
+//!
+//! - **In**: [`BrowserLeg::handle_datagram`] classifies by the first byte (RFC 7983,
+//!   [`crate::demux`]). STUN goes to ICE (the response is queued). DTLS and SRTP are only
+//!   accepted from an address ICE has validated with a check. DTLS drives the handshake
+//!   (flights queued; the keys become the SRTP contexts). SRTP/SRTCP before the keys is
+//!   dropped. RTP and RTCP share the port (RFC 5761 §4): the second byte with the marker bit
+//!   masked off in 64..=95 (RTCP packet types 192..=223) is RTCP; RTP payload types 64..=95 are
+//!   not used on a muxed port. RTP is unprotected in place and handed back as
+//!   [`Received::Rtp`] (the plain packet at the front of the buffer); RTCP is unprotected and
+//!   read here (the report block about our SSRC gives RTT and loss, an SR from the browser is
+//!   echoed in our next report's LSR/DLSR) and not handed on. The first packet that
+//!   authenticates tells DTLS the browser is done ([`DtlsLeg::confirm_peer`]), which drops the
+//!   handshake state.
+//! - **Out**: [`BrowserLeg::protect_rtp`] protects a plain RTP packet in place and returns the
+//!   ICE-selected address, or refuses without keys, without a nominated address or without
+//!   consent (RFC 7675 §5.1). ICE responses, DTLS flights and SRTCP reports wait in a small
+//!   queue for [`BrowserLeg::poll_transmit`].
+//! - **Time**: [`BrowserLeg::poll_timeout`] is the earliest of the DTLS timer, the next report
+//!   and the consent deadline; [`BrowserLeg::handle_timeout`] runs DTLS retransmissions and
+//!   deadlines (the handshake state goes after its grace), sends the due report and notes
+//!   consent expiry ([`BrowserLeg::is_connected`] goes false).
+//!
+//! Nothing on the RTP path allocates: the packet is unprotected or protected in the caller's
+//! buffer and counted. The transmit queue is one byte buffer and a ring of ranges reused for
+//! every datagram (it grows during the handshake and keeps its capacity; after the handshake
+//! state is dropped it is shrunk back to what an RTCP report needs).
+//!
+//! [`answer_sdp`] writes the node's answer to the browser's offer; [`OfferParams::from_sdp`]
+//! takes what the leg needs (ICE credentials, fingerprints, setup, mid, direction) from the
+//! offer.
+//!
+//! # What it leaves out
+//!
+//! Video, several m-lines in one BUNDLE group, TURN, TCP candidates, DTLS 1.3, full ICE (see
+//! [`crate::ice`]), data channels, NACK/retransmission, transport-cc and bandwidth estimation,
+//! RTCP feedback messages, interarrival jitter in our report blocks (reported as 0), several
+//! SSRCs from the browser (the report block is about the latest SSRC seen), and RTCP
+//! reduced-size. After consent expires nothing is sent; a later valid check from the browser
+//! restores it (ICE keeps the selected address).
+//!
+//! # How the bridge will use it
+//!
+//! One [`BrowserLeg`] per browser call, made from the browser's offer ([`OfferParams`]) with
+//! the node certificate; [`answer_sdp`] gives the answer. The media thread routes a datagram
+//! to the leg (STUN by the local ufrag, the rest by source address), calls
+//! [`BrowserLeg::handle_datagram`] on the receive buffer and forwards `Received::Rtp`
+//! upstream, counts `Received::Dropped` by reason, and ends the leg on an `Err` (a DTLS
+//! failure). Packets toward the browser go through [`BrowserLeg::protect_rtp`] in the send
+//! buffer (with [`srtp::MAX_RTP_OVERHEAD`] spare bytes). After every call it drains
+//! [`BrowserLeg::poll_transmit`] and puts [`BrowserLeg::poll_timeout`] into the timer heap.
+//!
+//! # Size
+//!
+//! `size_of::<BrowserLeg>()` is printed by the ignored test `leg::tests::inline_size`. On the
+//! heap in steady state (from the parts' documentation): the ICE HMAC key (about 1.2 KiB) and
+//! credential strings, the DTLS leg's nothing (its 224 bytes are inline, the handshake state
+//! is gone), two boxed SRTP contexts (about 1.2 KiB of AEAD state each with GCM, about 3.5 KiB
+//! each with AES-CM, plus 480 bytes inline each, boxed here), and the transmit and report
+//! buffers (about 200 bytes): about 4 KiB with GCM, against str0m's 65 KiB.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use shared::sdp::{Direction, MediaType, SessionDescription, Setup};
+
+use crate::bridge::{rtcp, rtp};
+use crate::demux::{self, PacketKind};
+use crate::dtls::{
+    DtlsError, DtlsLeg, DtlsOutput, DtlsRole, NodeCertificate, PeerFingerprint, POLL_BUFFER_LEN,
+};
+use crate::ice::{Credentials, IceError, IceLite, MAX_RESPONSE_LEN};
+use crate::srtp::{self, Context, SrtpError};
+
+#[cfg(test)]
+mod tests;
+
+/// How often an RTCP report goes to the browser once the keys exist (RFC 3550's 5 s minimum).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+/// Datagrams the transmit queue holds at most; a further one replaces nothing and is dropped
+/// (DTLS retransmits, ICE checks repeat).
+pub const MAX_QUEUED: usize = 16;
+/// A buffer of this size always takes the next [`BrowserLeg::poll_transmit`] datagram.
+pub const MAX_TRANSMIT_LEN: usize = POLL_BUFFER_LEN;
+
+/// How often a client leg without a selected address looks at its handshake deadline.
+const CLIENT_WAIT_TICK: Duration = Duration::from_millis(500);
+/// Seconds from 1900 (NTP) to 1970 (Unix).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// Why the leg failed or refused an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LegError {
+    /// The DTLS handshake failed or timed out: final, the leg is dead.
+    #[error("DTLS: {0}")]
+    Dtls(#[from] DtlsError),
+    /// SRTP keys from the handshake could not be used, or protecting a packet failed.
+    #[error("SRTP: {0}")]
+    Srtp(#[from] SrtpError),
+    /// No SRTP keys yet: the DTLS handshake has not completed.
+    #[error("no SRTP keys yet")]
+    NoKeys,
+    /// ICE has not nominated an address to send to.
+    #[error("no ICE-selected address")]
+    NotSelected,
+    /// Consent to send to the selected address has expired (RFC 7675).
+    #[error("ICE consent expired")]
+    ConsentExpired,
+    /// `len` is larger than the buffer, or the buffer has no room for the SRTP tag.
+    #[error("bad buffer length")]
+    BadLength,
+    /// The SDP offer lacks something the leg needs.
+    #[error("browser offer: {0}")]
+    Offer(&'static str),
+}
+
+/// Why a datagram was dropped, for counters. The leg is unaffected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not STUN, DTLS or RTP/RTCP by its first byte (RFC 7983), or empty.
+    NotWebRtc,
+    /// STUN that got no success response (an error response may have been queued).
+    Stun(IceError),
+    /// DTLS or SRTP from an address without a valid ICE check.
+    UnvalidatedSource,
+    /// SRTP or SRTCP before the DTLS handshake gave keys.
+    NoKeys,
+    /// SRTP that did not unprotect (authentication, replay, malformed).
+    Srtp(SrtpError),
+    /// SRTCP that did not unprotect.
+    Srtcp(SrtpError),
+    /// SRTCP that authenticated but is not a well-formed RTCP compound.
+    BadRtcp,
+}
+
+/// What [`BrowserLeg::handle_datagram`] did with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Plain RTP from the browser, `buf[..len]`, ready for the bridge.
+    Rtp { len: usize },
+    /// SRTCP from the browser, read into [`LegStats`].
+    Rtcp,
+    /// STUN answered or DTLS progressed: see [`BrowserLeg::poll_transmit`].
+    Handled,
+    /// Dropped; nothing changed.
+    Dropped(DropReason),
+}
+
+/// What the leg needs from the browser's offer and the node.
+#[derive(Debug, Clone)]
+pub struct LegParams {
+    /// Our ICE credentials (they go into the answer).
+    pub local_ice: Credentials,
+    /// The browser's ICE credentials, if known.
+    pub remote_ice: Option<Credentials>,
+    /// The browser's `a=fingerprint`s.
+    pub remote_fingerprints: Vec<PeerFingerprint>,
+    /// Our DTLS role (from our `a=setup`).
+    pub dtls_role: DtlsRole,
+    /// The SSRC we send with (our `a=ssrc`), for our reports and the browser's blocks.
+    pub ssrc: u32,
+    /// The RTP clock rate of what we send, for the RTP timestamp of our SR.
+    pub clock_rate: u32,
+    /// The CNAME of our SDES (our `a=ssrc:... cname:`).
+    pub cname: String,
+}
+
+/// What [`OfferParams::from_sdp`] takes from a browser's offer (its first audio section).
+#[derive(Debug, Clone)]
+pub struct OfferParams {
+    /// `a=mid` of the audio section.
+    pub mid: String,
+    /// The browser's ICE credentials.
+    pub remote_ice: Credentials,
+    /// The browser's fingerprints (usable hash functions only).
+    pub remote_fingerprints: Vec<PeerFingerprint>,
+    /// The browser's `a=setup`.
+    pub setup: Setup,
+    /// The browser's direction.
+    pub direction: Direction,
+}
+
+impl OfferParams {
+    /// Extracts the leg's inputs from the browser's offer.
+    pub fn from_sdp(sdp: &str) -> Result<Self, LegError> {
+        let offer = SessionDescription::parse(sdp).map_err(|_| LegError::Offer("unparsable"))?;
+        let media = offer
+            .media
+            .iter()
+            .find(|m| m.media.media_type == MediaType::Audio)
+            .ok_or(LegError::Offer("no audio section"))?;
+        let ufrag = offer
+            .ice_ufrag_for(media)
+            .ok_or(LegError::Offer("no a=ice-ufrag"))?;
+        let pwd = offer
+            .ice_pwd_for(media)
+            .ok_or(LegError::Offer("no a=ice-pwd"))?;
+        let remote_ice = Credentials::new(ufrag, pwd.expose())
+            .map_err(|_| LegError::Offer("bad ICE credentials"))?;
+        let remote_fingerprints = PeerFingerprint::select_from_sdp(offer.fingerprints_for(media))
+            .map_err(|_| LegError::Offer("no usable a=fingerprint"))?;
+        Ok(OfferParams {
+            mid: media.mid().ok_or(LegError::Offer("no a=mid"))?.to_owned(),
+            remote_ice,
+            remote_fingerprints,
+            setup: offer.setup_for(media).unwrap_or(Setup::Actpass),
+            direction: offer.direction_for(media),
+        })
+    }
+
+    /// Our `a=setup` in the answer (RFC 8842 §5): `passive` for `actpass` or `active`,
+    /// `active` for `passive`.
+    pub fn answer_setup(&self) -> Setup {
+        match self.setup {
+            Setup::Passive => Setup::Active,
+            _ => Setup::Passive,
+        }
+    }
+
+    /// The leg parameters for this offer.
+    pub fn leg_params(&self, local_ice: Credentials, ssrc: u32, cname: &str) -> LegParams {
+        LegParams {
+            local_ice,
+            remote_ice: Some(self.remote_ice.clone()),
+            remote_fingerprints: self.remote_fingerprints.clone(),
+            dtls_role: DtlsRole::from_local_setup(self.answer_setup()).unwrap_or(DtlsRole::Server),
+            ssrc,
+            clock_rate: 8000,
+            cname: cname.to_owned(),
+        }
+    }
+}
+
+/// RTCP-level numbers of the call, toward and from the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LegStats {
+    /// RTP packets we protected.
+    pub packets_sent: u32,
+    /// RTP payload octets we protected.
+    pub octets_sent: u32,
+    /// RTP packets from the browser that unprotected.
+    pub packets_received: u64,
+    /// SRTCP packets from the browser that unprotected.
+    pub rtcp_received: u64,
+    /// Report blocks from the browser about our SSRC.
+    pub reports_received: u64,
+    /// Our reports sent (SR or RR).
+    pub reports_sent: u64,
+    /// Round trip from the latest report block with an LSR, ms.
+    pub rtt_ms: Option<u32>,
+    /// Fraction lost of our stream in the latest report block, 1/256.
+    pub fraction_lost: u8,
+    /// Cumulative packets of ours lost in the latest report block.
+    pub cumulative_lost: i32,
+}
+
+/// What we know of the browser's stream, for our report block.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reception {
+    ssrc: u32,
+    started: bool,
+    base_seq: u32,
+    /// Extended highest sequence number.
+    highest: u32,
+    received: u32,
+    expected_prior: u32,
+    received_prior: u32,
+    /// Middle 32 bits of the browser's last SR and when it arrived.
+    last_sr: Option<(u32, Instant)>,
+}
+
+impl Reception {
+    fn on_rtp(&mut self, ssrc: u32, seq: u16) {
+        if !self.started || ssrc != self.ssrc {
+            *self = Reception {
+                ssrc,
+                started: true,
+                base_seq: u32::from(seq),
+                highest: u32::from(seq),
+                last_sr: None,
+                ..Reception::default()
+            };
+        } else {
+            // RFC 3550 A.1 in short: extend by the cycle closest to the highest seen.
+            let cycles = self.highest & 0xffff_0000;
+            let candidates = [
+                cycles.wrapping_sub(0x1_0000) | u32::from(seq),
+                cycles | u32::from(seq),
+                cycles.wrapping_add(0x1_0000) | u32::from(seq),
+            ];
+            let ext = candidates
+                .into_iter()
+                .min_by_key(|c| (i64::from(*c) - i64::from(self.highest)).unsigned_abs())
+                .unwrap_or(self.highest);
+            if ext > self.highest {
+                self.highest = ext;
+            }
+        }
+        self.received = self.received.wrapping_add(1);
+    }
+
+    fn block(&mut self, now: Instant) -> Option<rtcp::ReportBlock> {
+        if !self.started {
+            return None;
+        }
+        let expected = self.highest.wrapping_sub(self.base_seq).wrapping_add(1);
+        let lost = i64::from(expected) - i64::from(self.received);
+        let expected_interval = expected.wrapping_sub(self.expected_prior);
+        let received_interval = self.received.wrapping_sub(self.received_prior);
+        self.expected_prior = expected;
+        self.received_prior = self.received;
+        let lost_interval = i64::from(expected_interval) - i64::from(received_interval);
+        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
+            0
+        } else {
+            ((lost_interval << 8) / i64::from(expected_interval)).min(255) as u8
+        };
+        let (lsr, dlsr) = match self.last_sr {
+            Some((lsr, at)) => {
+                let delay = now.saturating_duration_since(at);
+                (
+                    lsr,
+                    (delay.as_micros() * 65_536 / 1_000_000).min(0xffff_ffff) as u32,
+                )
+            }
+            None => (0, 0),
+        };
+        Some(rtcp::ReportBlock {
+            ssrc: self.ssrc,
+            fraction_lost,
+            cumulative_lost: lost.clamp(-0x80_0000, 0x7f_ffff) as i32,
+            highest_seq: self.highest,
+            jitter: 0,
+            lsr,
+            dlsr,
+        })
+    }
+}
+
+/// SRTP state once the handshake gave keys; boxed in the leg (two contexts are about 1 KiB
+/// inline).
+struct Keyed {
+    outbound: Context,
+    inbound: Context,
+}
+
+/// One call's browser side: ICE-lite + DTLS-SRTP + RTCP, sans-IO. See the module documentation.
+pub struct BrowserLeg {
+    ice: IceLite,
+    dtls: DtlsLeg,
+    keys: Option<Box<Keyed>>,
+    /// Where DTLS flights go: the source of the last DTLS datagram, or the selected address.
+    dtls_peer: Option<SocketAddr>,
+    dtls_timeout: Option<Instant>,
+    peer_confirmed: bool,
+    ssrc: u32,
+    clock_rate: u32,
+    cname: String,
+    stats: LegStats,
+    reception: Reception,
+    /// RTP timestamp of the latest packet we sent and when.
+    last_sent: Option<(u32, Instant)>,
+    next_report: Option<Instant>,
+    consent_lost: bool,
+    /// The transmit queue was shrunk after the handshake.
+    shrunk: bool,
+    /// NTP time (64-bit) at `clock_base`.
+    ntp_base: u64,
+    clock_base: Instant,
+    /// The transmit queue: datagram bytes and (destination, range) per datagram.
+    tx_bytes: Vec<u8>,
+    tx: VecDeque<(SocketAddr, Range<usize>)>,
+    /// Scratch for our RTCP reports.
+    report: Vec<u8>,
+}
+
+impl std::fmt::Debug for BrowserLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserLeg")
+            .field("ice", &self.ice)
+            .field("dtls", &self.dtls)
+            .field("keyed", &self.keys.is_some())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BrowserLeg {
+    /// A leg for one call. A server leg waits for the browser's ClientHello; a client leg
+    /// sends its ClientHello once ICE has nominated an address.
+    pub fn new(
+        now: Instant,
+        certificate: &NodeCertificate,
+        params: LegParams,
+    ) -> Result<Self, LegError> {
+        let mut ice = IceLite::new(params.local_ice);
+        if let Some(remote) = params.remote_ice {
+            ice.set_remote(remote);
+        }
+        let dtls = DtlsLeg::new(
+            certificate,
+            params.dtls_role,
+            &params.remote_fingerprints,
+            now,
+        )?;
+        let ntp_base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| to_ntp(d + Duration::from_secs(NTP_UNIX_OFFSET)))
+            .unwrap_or(0);
+        Ok(BrowserLeg {
+            ice,
+            dtls,
+            keys: None,
+            dtls_peer: None,
+            dtls_timeout: Some(now),
+            peer_confirmed: false,
+            ssrc: params.ssrc,
+            clock_rate: params.clock_rate.max(1),
+            cname: params.cname,
+            stats: LegStats::default(),
+            reception: Reception::default(),
+            last_sent: None,
+            next_report: None,
+            consent_lost: false,
+            shrunk: false,
+            ntp_base,
+            clock_base: now,
+            tx_bytes: Vec::new(),
+            tx: VecDeque::new(),
+            report: Vec::new(),
+        })
+    }
+
+    /// Our ICE credentials (for the answer).
+    pub fn local_credentials(&self) -> &Credentials {
+        self.ice.local_credentials()
+    }
+
+    /// The ICE-selected address, if any.
+    pub fn selected(&self) -> Option<SocketAddr> {
+        self.ice.selected()
+    }
+
+    /// RTCP-level statistics.
+    pub fn stats(&self) -> &LegStats {
+        &self.stats
+    }
+
+    /// Whether the DTLS handshake has given the SRTP keys.
+    pub fn has_keys(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// Whether the DTLS handshake state (dimpl) is still held.
+    pub fn has_handshake_state(&self) -> bool {
+        self.dtls.has_handshake_state()
+    }
+
+    /// Media can flow: ICE has a selected address, DTLS gave keys, and consent had not expired
+    /// at the last `handle_*` call.
+    pub fn is_connected(&self) -> bool {
+        self.ice.selected().is_some() && self.keys.is_some() && !self.consent_lost
+    }
+
+    /// Consent to send has run out at `now` (RFC 7675 §5.1); `false` before the first check.
+    pub fn consent_expired(&self, now: Instant) -> bool {
+        self.ice.consent_expired(now)
+    }
+
+    /// One datagram from `source` in `buf[..len]`. See [`Received`]. An `Err` is a DTLS
+    /// failure: final for the leg.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<Received, LegError> {
+        let Some(datagram) = buf.get_mut(..len) else {
+            return Err(LegError::BadLength);
+        };
+        match demux::classify(datagram) {
+            PacketKind::Stun => self.handle_stun(now, source, datagram),
+            PacketKind::Dtls => {
+                if !self.is_validated(source) {
+                    return Ok(Received::Dropped(DropReason::UnvalidatedSource));
+                }
+                self.dtls_peer = Some(source);
+                self.dtls.handle_datagram(now, datagram)?;
+                self.pump_dtls(now)?;
+                Ok(Received::Handled)
+            }
+            PacketKind::Rtp => self.handle_srtp(now, source, datagram),
+            PacketKind::Other => Ok(Received::Dropped(DropReason::NotWebRtc)),
+        }
+    }
+
+    fn handle_stun(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<Received, LegError> {
+        let mut out = [0u8; MAX_RESPONSE_LEN];
+        match self.ice.handle_request(now, source, datagram, &mut out) {
+            Ok(handled) => {
+                self.enqueue(source, &out[..handled.response_len]);
+                self.consent_lost = self.ice.consent_expired(now);
+                if self.dtls.role() == DtlsRole::Client && self.dtls_peer.is_none() {
+                    self.dtls_peer = self.ice.selected();
+                }
+                if handled.selected_changed && self.dtls.role() == DtlsRole::Client {
+                    self.pump_dtls(now)?;
+                }
+                Ok(Received::Handled)
+            }
+            Err(e) => {
+                if let Some(n) = e.response_len() {
+                    self.enqueue(source, &out[..n]);
+                }
+                Ok(Received::Dropped(DropReason::Stun(e)))
+            }
+        }
+    }
+
+    fn handle_srtp(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Result<Received, LegError> {
+        if !self.is_validated(source) {
+            return Ok(Received::Dropped(DropReason::UnvalidatedSource));
+        }
+        let Some(keys) = self.keys.as_deref_mut() else {
+            return Ok(Received::Dropped(DropReason::NoKeys));
+        };
+        if is_rtcp(datagram) {
+            let n = match keys.inbound.unprotect_rtcp(datagram) {
+                Ok(n) => n,
+                Err(e) => return Ok(Received::Dropped(DropReason::Srtcp(e))),
+            };
+            self.confirm_peer();
+            self.stats.rtcp_received += 1;
+            let Some(report) = rtcp::parse(&datagram[..n], self.ssrc) else {
+                return Ok(Received::Dropped(DropReason::BadRtcp));
+            };
+            if let Some((ssrc, ntp_mid)) = report.sender_report {
+                if ssrc == self.reception.ssrc || !self.reception.started {
+                    self.reception.last_sr = Some((ntp_mid, now));
+                }
+            }
+            if let Some(block) = report.block {
+                self.stats.reports_received += 1;
+                self.stats.fraction_lost = block.fraction_lost;
+                self.stats.cumulative_lost = block.cumulative_lost;
+                if let Some(rtt) = rtcp::rtt_ms(self.ntp(now), &block) {
+                    self.stats.rtt_ms = Some(rtt);
+                }
+            }
+            Ok(Received::Rtcp)
+        } else {
+            let n = match keys.inbound.unprotect_rtp(datagram) {
+                Ok(n) => n,
+                Err(e) => return Ok(Received::Dropped(DropReason::Srtp(e))),
+            };
+            self.confirm_peer();
+            self.stats.packets_received += 1;
+            if let Some(view) = datagram.get(..n).and_then(rtp::parse) {
+                self.reception.on_rtp(view.ssrc, view.sequence);
+            }
+            Ok(Received::Rtp { len: n })
+        }
+    }
+
+    /// SRTP-protects the plain RTP packet `buf[..len]` in place (`buf` needs
+    /// [`srtp::MAX_RTP_OVERHEAD`] spare bytes) and says where it goes: the ICE-selected address.
+    /// Refused without keys, without a selected address, or once consent expired.
+    pub fn protect_rtp(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<(SocketAddr, usize), LegError> {
+        let destination = self.ice.selected().ok_or(LegError::NotSelected)?;
+        if self.ice.consent_expired(now) {
+            self.consent_lost = true;
+            return Err(LegError::ConsentExpired);
+        }
+        let keys = self.keys.as_deref_mut().ok_or(LegError::NoKeys)?;
+        let view = buf
+            .get(..len)
+            .and_then(rtp::parse)
+            .ok_or(LegError::Srtp(SrtpError::BadHeader))?;
+        let n = keys.outbound.protect_rtp(buf, len)?;
+        self.stats.packets_sent = self.stats.packets_sent.wrapping_add(1);
+        let payload = (view.payload.1 - view.payload.0) as u32;
+        self.stats.octets_sent = self.stats.octets_sent.wrapping_add(payload);
+        self.last_sent = Some((view.timestamp, now));
+        Ok((destination, n))
+    }
+
+    /// The next queued datagram (ICE response, DTLS flight, SRTCP report) into `out`
+    /// ([`MAX_TRANSMIT_LEN`] bytes always suffice; a datagram that does not fit is dropped).
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        while let Some((destination, range)) = self.tx.pop_front() {
+            let n = range.len();
+            let copied = match (out.get_mut(..n), self.tx_bytes.get(range)) {
+                (Some(slot), Some(bytes)) => {
+                    slot.copy_from_slice(bytes);
+                    true
+                }
+                _ => false,
+            };
+            if self.tx.is_empty() {
+                // Everything queued has gone: reuse the bytes from the start.
+                self.tx_bytes.clear();
+            }
+            if copied {
+                return Some((destination, n));
+            }
+        }
+        None
+    }
+
+    /// When [`BrowserLeg::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let consent = if self.consent_lost {
+            None
+        } else {
+            self.ice.consent_deadline()
+        };
+        [self.dtls_timeout, self.next_report, consent]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Advances time: DTLS retransmissions and deadlines, the RTCP report when due, consent.
+    /// An `Err` is a DTLS failure: final for the leg.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LegError> {
+        self.consent_lost = self.ice.consent_expired(now);
+        if self.dtls.has_handshake_state() {
+            self.dtls.handle_timeout(now)?;
+            self.pump_dtls(now)?;
+        }
+        if !self.shrunk && !self.dtls.has_handshake_state() && self.tx.is_empty() {
+            // The handshake flights are gone for good: keep what a report needs.
+            self.shrunk = true;
+            self.tx_bytes.shrink_to(256);
+            self.tx.shrink_to(2);
+        }
+        if let Some(at) = self.next_report {
+            if now >= at {
+                self.next_report = Some(at.max(now - REPORT_INTERVAL) + REPORT_INTERVAL);
+                self.send_report(now)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_report(&mut self, now: Instant) -> Result<(), LegError> {
+        let Some(destination) = self.ice.selected() else {
+            return Ok(());
+        };
+        if self.consent_lost {
+            return Ok(());
+        }
+        let sender = self.last_sent.map(|(ts, at)| {
+            let elapsed = now.saturating_duration_since(at);
+            let ticks = elapsed.as_micros() * u128::from(self.clock_rate) / 1_000_000;
+            rtcp::SenderInfo {
+                ntp: self.ntp(now),
+                rtp_timestamp: ts.wrapping_add(ticks as u32),
+                packets: self.stats.packets_sent,
+                octets: self.stats.octets_sent,
+            }
+        });
+        let block = self.reception.block(now);
+        let mut report = std::mem::take(&mut self.report);
+        rtcp::write_report(&mut report, self.ssrc, sender.as_ref(), block.as_ref());
+        write_sdes_cname(&mut report, self.ssrc, &self.cname);
+        let len = report.len();
+        report.resize(len + srtp::MAX_RTCP_OVERHEAD, 0);
+        let result = match self.keys.as_deref_mut() {
+            Some(keys) => keys.outbound.protect_rtcp(&mut report, len),
+            None => Err(SrtpError::Unsupported),
+        };
+        if let Ok(n) = result {
+            self.enqueue(destination, &report[..n]);
+            self.stats.reports_sent += 1;
+        }
+        self.report = report;
+        match result {
+            Ok(_) | Err(SrtpError::Unsupported) => Ok(()),
+            Err(e) => Err(LegError::Srtp(e)),
+        }
+    }
+
+    /// Polls DTLS until its timeout: flights to the queue, keys to the SRTP contexts.
+    fn pump_dtls(&mut self, now: Instant) -> Result<(), LegError> {
+        let peer = self.dtls_peer.or(self.ice.selected());
+        if peer.is_none() && self.dtls.role() == DtlsRole::Client {
+            // A client leg speaks first only once ICE has nominated where to; until then only
+            // its handshake deadline needs a look now and then.
+            self.dtls_timeout = Some(now + CLIENT_WAIT_TICK);
+            return Ok(());
+        }
+        let mut buf = [0u8; POLL_BUFFER_LEN];
+        loop {
+            match self.dtls.poll_output(&mut buf)? {
+                DtlsOutput::Transmit(datagram) => {
+                    if let Some(peer) = peer {
+                        self.enqueue(peer, datagram);
+                    }
+                }
+                DtlsOutput::Keys(keys) => {
+                    let (outbound, inbound) = keys.contexts()?;
+                    self.keys = Some(Box::new(Keyed { outbound, inbound }));
+                    self.next_report = Some(now + REPORT_INTERVAL);
+                }
+                DtlsOutput::BufferTooSmall(_) => {}
+                DtlsOutput::Timeout(at) => {
+                    self.dtls_timeout = at;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn confirm_peer(&mut self) {
+        if !self.peer_confirmed {
+            self.peer_confirmed = true;
+            self.dtls.confirm_peer();
+            self.dtls_timeout = None;
+        }
+    }
+
+    fn is_validated(&self, source: SocketAddr) -> bool {
+        self.ice.selected() == Some(source) || self.ice.addresses().any(|a| a == source)
+    }
+
+    fn enqueue(&mut self, destination: SocketAddr, datagram: &[u8]) {
+        if self.tx.len() >= MAX_QUEUED || datagram.len() > MAX_TRANSMIT_LEN {
+            return;
+        }
+        let start = self.tx_bytes.len();
+        self.tx_bytes.extend_from_slice(datagram);
+        self.tx
+            .push_back((destination, start..start + datagram.len()));
+    }
+
+    /// Our 64-bit NTP time at `now`.
+    fn ntp(&self, now: Instant) -> u64 {
+        self.ntp_base
+            .wrapping_add(to_ntp(now.saturating_duration_since(self.clock_base)))
+    }
+}
+
+/// A duration as 64-bit NTP (32.32 fixed point).
+fn to_ntp(d: Duration) -> u64 {
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (d.as_secs() << 32).wrapping_add(frac)
+}
+
+/// RTP or RTCP on the muxed port (RFC 5761 §4): RTCP packet types 192..=223 are RTP payload
+/// types 64..=95 once the marker bit is masked off.
+fn is_rtcp(packet: &[u8]) -> bool {
+    packet
+        .get(1)
+        .is_some_and(|b| (64..=95).contains(&(b & 0x7f)))
+}
+
+/// Appends an SDES packet with one CNAME chunk (RFC 3550 §6.5) to a report.
+fn write_sdes_cname(out: &mut Vec<u8>, ssrc: u32, cname: &str) {
+    let cname = &cname.as_bytes()[..cname.len().min(255)];
+    // SSRC, CNAME type and length, the text, then at least one zero octet to a 32-bit boundary.
+    let chunk = 4 + 2 + cname.len();
+    let padded = (chunk + 1).div_ceil(4) * 4;
+    out.push(0x81);
+    out.push(202);
+    out.extend_from_slice(&((padded / 4) as u16).to_be_bytes());
+    out.extend_from_slice(&ssrc.to_be_bytes());
+    out.push(1);
+    out.push(cname.len() as u8);
+    out.extend_from_slice(cname);
+    out.resize(out.len() + padded - chunk, 0);
+}
+
+/// One codec of the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerCodec {
+    pub payload_type: u8,
+    pub name: String,
+    pub clock_rate: u32,
+    /// Audio channels (written when not 1).
+    pub channels: u16,
+    pub fmtp: Option<String>,
+}
+
+/// What [`answer_sdp`] writes.
+#[derive(Debug, Clone)]
+pub struct Answer<'a> {
+    /// `o=` session id.
+    pub session_id: u64,
+    /// The media address (c=, o=, candidate).
+    pub ip: IpAddr,
+    /// The media port.
+    pub port: u16,
+    /// The mid of the browser's audio section.
+    pub mid: &'a str,
+    /// Our ICE credentials.
+    pub ice: &'a Credentials,
+    pub certificate: &'a NodeCertificate,
+    /// Our `a=setup` (`passive` normally).
+    pub setup: Setup,
+    /// The browser's direction (mirrored in the answer).
+    pub offer_direction: Direction,
+    /// Kept codecs, in order.
+    pub codecs: &'a [AnswerCodec],
+    pub ssrc: u32,
+    pub cname: &'a str,
+}
+
+/// The node's SDP answer to a browser's offer (ICE-lite, one audio section, rtcp-mux).
+pub fn answer_sdp(a: &Answer<'_>) -> String {
+    let ip_kind = if a.ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut s = String::with_capacity(1024);
+    let mut line = |args: std::fmt::Arguments<'_>| {
+        let _ = s.write_fmt(args);
+        s.push_str("\r\n");
+    };
+    line(format_args!("v=0"));
+    line(format_args!("o=- {} 1 IN {ip_kind} {}", a.session_id, a.ip));
+    line(format_args!("s=-"));
+    line(format_args!("t=0 0"));
+    line(format_args!("a=ice-lite"));
+    line(format_args!("a=group:BUNDLE {}", a.mid));
+    let mut pts = String::new();
+    for c in a.codecs {
+        let _ = write!(pts, " {}", c.payload_type);
+    }
+    line(format_args!("m=audio {} UDP/TLS/RTP/SAVPF{pts}", a.port));
+    line(format_args!("c=IN {ip_kind} {}", a.ip));
+    line(format_args!("a=mid:{}", a.mid));
+    line(format_args!("a=ice-ufrag:{}", a.ice.ufrag()));
+    line(format_args!("a=ice-pwd:{}", a.ice.pwd()));
+    line(format_args!(
+        "a=fingerprint:{}",
+        a.certificate.sdp_fingerprint_value()
+    ));
+    line(format_args!("a=setup:{}", a.setup.as_str()));
+    line(format_args!("a={}", a.offer_direction.reversed().as_str()));
+    line(format_args!("a=rtcp-mux"));
+    for c in a.codecs {
+        if c.channels > 1 {
+            line(format_args!(
+                "a=rtpmap:{} {}/{}/{}",
+                c.payload_type, c.name, c.clock_rate, c.channels
+            ));
+        } else {
+            line(format_args!(
+                "a=rtpmap:{} {}/{}",
+                c.payload_type, c.name, c.clock_rate
+            ));
+        }
+        if let Some(fmtp) = &c.fmtp {
+            line(format_args!("a=fmtp:{} {fmtp}", c.payload_type));
+        }
+    }
+    line(format_args!("a=ssrc:{} cname:{}", a.ssrc, a.cname));
+    line(format_args!(
+        "a=candidate:1 1 udp 2130706431 {} {} typ host",
+        a.ip, a.port
+    ));
+    line(format_args!("a=end-of-candidates"));
+    s
+}

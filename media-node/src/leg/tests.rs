@@ -1,0 +1,562 @@
+//! The leg against a str0m `Rtc` playing the browser (full ICE, DTLS client, RTP mode, PCMU),
+//! in memory on a virtual clock; hostile input; consent; the answer SDP.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use shared::sdp::{Direction, SessionDescription, Setup};
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction as RtcDirection, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpWrite;
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use super::*;
+use crate::ice::binding_request;
+use crate::srtp::MAX_RTP_OVERHEAD;
+use crate::test_util::Noise;
+
+const OUR_SSRC: u32 = 0x0bad_f00d;
+const STEP: Duration = Duration::from_millis(10);
+
+fn browser_addr() -> SocketAddr {
+    "192.0.2.10:50000".parse().unwrap()
+}
+
+fn node_addr() -> SocketAddr {
+    "198.51.100.1:3478".parse().unwrap()
+}
+
+fn pcmu() -> Vec<AnswerCodec> {
+    vec![AnswerCodec {
+        payload_type: 0,
+        name: "PCMU".into(),
+        clock_rate: 8000,
+        channels: 1,
+        fmtp: None,
+    }]
+}
+
+/// A plain RTP packet (PCMU) with room for the SRTP tag after it; returns it and its length.
+fn plain_rtp(seq: u16, payload: &[u8]) -> (Vec<u8>, usize) {
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&OUR_SSRC.to_be_bytes());
+    p.extend_from_slice(payload);
+    let len = p.len();
+    p.resize(len + MAX_RTP_OVERHEAD, 0);
+    (p, len)
+}
+
+/// One call: str0m as the browser, our leg as the node, datagrams passed in memory. What the
+/// node sends reaches the browser one step (10 ms) later, so round trips are not zero.
+struct Call {
+    rtc: Rtc,
+    leg: BrowserLeg,
+    mid: Mid,
+    now: Instant,
+    browser_connected: bool,
+    /// Payloads of `Event::RtpPacket` at the browser.
+    browser_got: Vec<Vec<u8>>,
+    /// Plain RTP the leg handed out.
+    node_got: Vec<Vec<u8>>,
+    /// The latest SRTP datagram (RTP, not RTCP) the browser sent.
+    last_browser_srtp: Option<Vec<u8>>,
+    to_browser: Vec<Vec<u8>>,
+    drops: Vec<DropReason>,
+    rtcp: usize,
+    /// Browser datagrams are lost on the way (consent test).
+    cut: bool,
+}
+
+impl Call {
+    fn new() -> Self {
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_pcmu(true, false)
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(browser_addr(), "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Audio, RtcDirection::SendRecv, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+
+        let cert = NodeCertificate::generate().unwrap();
+        let offer = OfferParams::from_sdp(&offer.to_sdp_string()).unwrap();
+        assert_eq!(offer.setup, Setup::Actpass);
+        assert_eq!(offer.answer_setup(), Setup::Passive);
+        let local = Credentials::random();
+        let params = offer.leg_params(local.clone(), OUR_SSRC, "node");
+        assert_eq!(params.dtls_role, DtlsRole::Server);
+        let leg = BrowserLeg::new(now, &cert, params).unwrap();
+        let codecs = pcmu();
+        let answer = answer_sdp(&Answer {
+            session_id: 42,
+            ip: node_addr().ip(),
+            port: node_addr().port(),
+            mid: &offer.mid,
+            ice: &local,
+            certificate: &cert,
+            setup: offer.answer_setup(),
+            offer_direction: offer.direction,
+            codecs: &codecs,
+            ssrc: OUR_SSRC,
+            cname: "node",
+        });
+        rtc.sdp_api()
+            .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+            .unwrap();
+        Call {
+            rtc,
+            leg,
+            mid,
+            now,
+            browser_connected: false,
+            browser_got: Vec::new(),
+            node_got: Vec::new(),
+            last_browser_srtp: None,
+            to_browser: Vec::new(),
+            drops: Vec::new(),
+            rtcp: 0,
+            cut: false,
+        }
+    }
+
+    /// Moves time on by `step` and passes everything due both ways.
+    fn step(&mut self, step: Duration) {
+        self.now += step;
+        let now = self.now;
+        for d in std::mem::take(&mut self.to_browser) {
+            let receive = Receive::new(Protocol::Udp, node_addr(), browser_addr(), &d).unwrap();
+            self.rtc.handle_input(Input::Receive(now, receive)).unwrap();
+        }
+        self.rtc.handle_input(Input::Timeout(now)).unwrap();
+        let mut from_browser = Vec::new();
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(_) => break,
+                Output::Transmit(t) => {
+                    assert_eq!(t.destination, node_addr());
+                    from_browser.push(t.contents.to_vec());
+                }
+                Output::Event(Event::Connected) => self.browser_connected = true,
+                Output::Event(Event::RtpPacket(p)) => self.browser_got.push(p.payload.to_vec()),
+                Output::Event(_) => {}
+            }
+        }
+        for d in from_browser {
+            if matches!(d.first(), Some(128..=191)) && !is_rtcp(&d) {
+                self.last_browser_srtp = Some(d.clone());
+            }
+            if !self.cut {
+                self.feed(&d);
+            }
+        }
+        if self.leg.poll_timeout().is_some_and(|at| at <= now) {
+            self.leg.handle_timeout(now).unwrap();
+        }
+        self.drain_leg();
+    }
+
+    fn feed(&mut self, d: &[u8]) -> Received {
+        let mut buf = [0u8; 2048];
+        buf[..d.len()].copy_from_slice(d);
+        let received = self
+            .leg
+            .handle_datagram(self.now, browser_addr(), &mut buf, d.len())
+            .unwrap();
+        match received {
+            Received::Rtp { len } => self.node_got.push(buf[..len].to_vec()),
+            Received::Rtcp => self.rtcp += 1,
+            Received::Handled => {}
+            Received::Dropped(reason) => self.drops.push(reason),
+        }
+        self.drain_leg();
+        received
+    }
+
+    fn drain_leg(&mut self) {
+        let mut out = [0u8; MAX_TRANSMIT_LEN];
+        while let Some((destination, n)) = self.leg.poll_transmit(&mut out) {
+            assert_eq!(destination, browser_addr());
+            self.to_browser.push(out[..n].to_vec());
+        }
+    }
+
+    fn run_until(&mut self, limit: Duration, done: impl Fn(&Call) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            self.step(STEP);
+        }
+        done(self)
+    }
+
+    fn connect(&mut self) {
+        assert!(
+            self.run_until(Duration::from_secs(5), |c| c.browser_connected
+                && c.leg.is_connected()),
+            "no connection: drops {:?}",
+            self.drops
+        );
+    }
+
+    fn browser_sends(&mut self, seq: u64) {
+        let now = self.now;
+        let mut api = self.rtc.direct_api();
+        let tx = api.stream_tx_by_mid(self.mid, None).expect("tx stream");
+        tx.write_rtp(RtpWrite::new(
+            Pt::from(0),
+            seq.into(),
+            (seq * 160) as u32,
+            now,
+            vec![0xd5; 160],
+        ));
+    }
+
+    fn node_sends(&mut self, seq: u16) -> Result<(), LegError> {
+        let (mut p, len) = plain_rtp(seq, &[0x42; 160]);
+        let (destination, n) = self.leg.protect_rtp(self.now, &mut p, len)?;
+        assert_eq!(destination, browser_addr());
+        self.to_browser.push(p[..n].to_vec());
+        Ok(())
+    }
+
+    /// Both sides send a packet every 20 ms for `duration`.
+    fn talk(&mut self, first_seq: u16, duration: Duration) {
+        let mut seq = first_seq;
+        let end = self.now + duration;
+        while self.now < end {
+            self.browser_sends(u64::from(seq));
+            self.node_sends(seq).unwrap();
+            seq += 1;
+            self.step(STEP);
+            self.step(STEP);
+        }
+    }
+}
+
+#[test]
+fn str0m_browser_connects_and_rtp_and_rtcp_flow_both_ways() {
+    let mut call = Call::new();
+    call.connect();
+    assert!(call.leg.has_keys());
+    call.browser_sends(1);
+    call.node_sends(1).unwrap();
+    assert!(
+        call.run_until(Duration::from_secs(1), |c| !c.node_got.is_empty()
+            && !c.browser_got.is_empty())
+    );
+    // str0m adds a header extension block: the payload ends the plain packet.
+    assert!(call.node_got[0].ends_with(&[0xd5; 160]), "browser payload");
+    assert_eq!(call.node_got[0][1] & 0x7f, 0, "PCMU");
+    assert_eq!(
+        call.browser_got[0],
+        vec![0x42; 160],
+        "str0m got our payload"
+    );
+    assert!(
+        !call.leg.has_handshake_state(),
+        "the browser's SRTP confirms the handshake"
+    );
+
+    // Our first SR goes 5 s after the keys; str0m's next report echoes it (LSR, DLSR), which
+    // gives a round trip of about one step (10 ms) each way.
+    call.talk(2, Duration::from_secs(12));
+    let stats = *call.leg.stats();
+    assert!(stats.reports_sent >= 1, "{stats:?}");
+    assert!(stats.reports_received >= 1, "{stats:?}");
+    let rtt = stats.rtt_ms.expect("RTT from the browser's report block");
+    assert!((5..=100).contains(&rtt), "{rtt} ms");
+    assert!(call.rtcp >= 1);
+    assert!(stats.packets_sent >= 300, "{stats:?}");
+    assert_eq!(stats.octets_sent, stats.packets_sent * 160);
+    assert!(stats.packets_received >= 300, "{stats:?}");
+    assert_eq!(stats.cumulative_lost, 0);
+    assert!(call.browser_got.len() >= 300);
+    assert!(call.drops.is_empty(), "{:?}", call.drops);
+}
+
+#[test]
+fn hostile_datagrams_are_dropped_with_a_reason_and_the_leg_keeps_working() {
+    let mut call = Call::new();
+    let mut noise = Noise(0x1234_5678_9abc_def0);
+    let stranger: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    let now = call.now;
+    let mut buf = [0u8; 2048];
+
+    // Before any check: SRTP and DTLS from anywhere come from an unvalidated source.
+    buf[..3].copy_from_slice(&[0x80, 0, 1]);
+    for first in [0x80u8, 22] {
+        buf[0] = first;
+        let r = call.leg.handle_datagram(now, browser_addr(), &mut buf, 40);
+        assert_eq!(r, Ok(Received::Dropped(DropReason::UnvalidatedSource)));
+    }
+    // Garbage of every kind, and a length past the buffer.
+    for _ in 0..2000 {
+        let g = noise.some_bytes(300);
+        buf[..g.len()].copy_from_slice(&g);
+        match call.leg.handle_datagram(now, stranger, &mut buf, g.len()) {
+            Ok(Received::Dropped(_)) => {}
+            other => panic!("garbage gave {other:?}"),
+        }
+    }
+    assert_eq!(
+        call.leg.handle_datagram(now, stranger, &mut buf, 4096),
+        Err(LegError::BadLength)
+    );
+    assert_eq!(
+        call.leg.handle_datagram(now, stranger, &mut buf, 0),
+        Ok(Received::Dropped(DropReason::NotWebRtc))
+    );
+
+    // A valid check validates the browser's address, but SRTP before the keys is dropped.
+    let creds = call.leg.local_credentials().clone();
+    let remote_ufrag = call.rtc_ufrag();
+    let check = binding_request(
+        [7; 12],
+        &format!("{}:{remote_ufrag}", creds.ufrag()),
+        creds.pwd(),
+        1,
+        false,
+        9,
+    );
+    assert_eq!(call.feed(&check), Received::Handled);
+    assert_eq!(call.to_browser.len(), 1, "the success response");
+    call.to_browser.clear();
+    let mut srtp = vec![0x80, 0, 0, 1];
+    srtp.resize(60, 0xaa);
+    assert_eq!(call.feed(&srtp), Received::Dropped(DropReason::NoKeys));
+    let mut bad_integrity = check.clone();
+    bad_integrity[30] ^= 1;
+    assert!(matches!(
+        call.feed(&bad_integrity),
+        Received::Dropped(DropReason::Stun(_))
+    ));
+    call.drops.clear();
+
+    // Connected: replays, truncations and bit flips of real SRTP are dropped.
+    call.connect();
+    call.browser_sends(1);
+    assert!(call.run_until(Duration::from_secs(1), |c| !c.node_got.is_empty()));
+    let real = call.last_browser_srtp.clone().expect("browser SRTP");
+    assert_eq!(
+        call.feed(&real),
+        Received::Dropped(DropReason::Srtp(SrtpError::Replayed))
+    );
+    for cut in [1, 2, 11, 12, real.len() - 16, real.len() - 1] {
+        assert!(
+            matches!(
+                call.feed(&real[..cut]),
+                Received::Dropped(DropReason::Srtp(_) | DropReason::NotWebRtc)
+            ),
+            "truncated to {cut}"
+        );
+    }
+    // A packet the leg has not seen yet, with one bit flipped, then as sent, then again.
+    call.cut = true;
+    call.browser_sends(2);
+    call.step(STEP);
+    call.cut = false;
+    let fresh = call.last_browser_srtp.clone().expect("browser SRTP");
+    assert_ne!(fresh, real);
+    let mut flipped = fresh.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x01;
+    assert_eq!(
+        call.feed(&flipped),
+        Received::Dropped(DropReason::Srtp(SrtpError::AuthFailed))
+    );
+    assert!(matches!(call.feed(&fresh), Received::Rtp { .. }));
+    assert_eq!(
+        call.feed(&fresh),
+        Received::Dropped(DropReason::Srtp(SrtpError::Replayed))
+    );
+    // The same SRTP from a stranger: unvalidated, whatever the keys.
+    buf[..real.len()].copy_from_slice(&real);
+    assert_eq!(
+        call.leg
+            .handle_datagram(call.now, stranger, &mut buf, real.len()),
+        Ok(Received::Dropped(DropReason::UnvalidatedSource))
+    );
+    // Noise shaped as SRTP and SRTCP from the browser's address.
+    for _ in 0..500 {
+        let mut g = noise.some_bytes(200);
+        g[0] = 0x80 | (g[0] & 0x3f);
+        call.feed(&g);
+    }
+    // Still working both ways.
+    let got = call.node_got.len();
+    call.browser_sends(3);
+    call.node_sends(2).unwrap();
+    assert!(
+        call.run_until(Duration::from_secs(1), |c| c.node_got.len() > got
+            && !c.browser_got.is_empty())
+    );
+    assert!(call.leg.is_connected());
+}
+
+#[test]
+fn without_consent_checks_for_30_s_protect_rtp_refuses_and_the_leg_is_not_connected() {
+    let mut call = Call::new();
+    call.connect();
+    call.node_sends(1).unwrap();
+    assert!(!call.leg.consent_expired(call.now));
+    call.cut = true;
+    let cut_at = call.now;
+    while call.now < cut_at + Duration::from_secs(29) {
+        call.step(Duration::from_millis(100));
+    }
+    assert!(call.leg.is_connected(), "consent lasts 30 s");
+    call.node_sends(2).unwrap();
+    while call.now < cut_at + Duration::from_secs(31) {
+        call.step(Duration::from_millis(100));
+    }
+    assert!(call.leg.consent_expired(call.now));
+    assert!(!call.leg.is_connected());
+    assert_eq!(call.node_sends(3), Err(LegError::ConsentExpired));
+    // No reports to an address without consent either.
+    call.to_browser.clear();
+    let sent = call.leg.stats().reports_sent;
+    for _ in 0..60 {
+        call.step(Duration::from_millis(100));
+    }
+    assert_eq!(call.leg.stats().reports_sent, sent);
+    assert!(call.to_browser.is_empty());
+}
+
+#[test]
+fn protect_rtp_refuses_before_ice_and_keys() {
+    let call = Call::new();
+    let mut leg = call.leg;
+    let (mut p, len) = plain_rtp(1, &[0; 160]);
+    assert_eq!(
+        leg.protect_rtp(call.now, &mut p, len),
+        Err(LegError::NotSelected)
+    );
+    assert!(!leg.is_connected());
+    assert!(leg.poll_timeout().is_some(), "the DTLS handshake deadline");
+}
+
+#[test]
+fn rtcp_on_the_muxed_port_is_told_apart_by_rfc_5761_second_byte() {
+    for (second, rtcp) in [
+        (200u8, true),
+        (201, true),
+        (192, true),
+        (223, true),
+        (0, false),
+        (0x80, false),
+        (111, false),
+        (0x80 | 111, false),
+        (96, false),
+        (224, false),
+    ] {
+        assert_eq!(is_rtcp(&[0x80, second]), rtcp, "{second}");
+    }
+    assert!(!is_rtcp(&[0x80]));
+}
+
+#[test]
+fn answer_sdp_parses_back_with_everything_the_browser_needs() {
+    let cert = NodeCertificate::generate().unwrap();
+    let creds = Credentials::random();
+    let codecs = vec![
+        AnswerCodec {
+            payload_type: 111,
+            name: "opus".into(),
+            clock_rate: 48000,
+            channels: 2,
+            fmtp: Some("minptime=10;useinbandfec=1".into()),
+        },
+        AnswerCodec {
+            payload_type: 126,
+            name: "telephone-event".into(),
+            clock_rate: 8000,
+            channels: 1,
+            fmtp: Some("0-15".into()),
+        },
+    ];
+    let sdp = answer_sdp(&Answer {
+        session_id: 7,
+        ip: "198.51.100.1".parse().unwrap(),
+        port: 40000,
+        mid: "0",
+        ice: &creds,
+        certificate: &cert,
+        setup: Setup::Passive,
+        offer_direction: Direction::SendOnly,
+        codecs: &codecs,
+        ssrc: OUR_SSRC,
+        cname: "node",
+    });
+    let parsed = SessionDescription::parse(&sdp).unwrap();
+    assert!(parsed.ice_lite());
+    assert_eq!(parsed.bundle_group().unwrap().mids, vec!["0".to_owned()]);
+    let media = parsed.media_by_mid("0").unwrap();
+    assert_eq!(media.media.port.number(), Some(40000));
+    assert!(media.media.proto.is_dtls_srtp());
+    assert_eq!(media.media.payload_types().collect::<Vec<_>>(), [111, 126]);
+    assert_eq!(parsed.ice_ufrag_for(media), Some(creds.ufrag()));
+    assert_eq!(parsed.ice_pwd_for(media).unwrap().expose(), creds.pwd());
+    assert_eq!(parsed.setup_for(media), Some(Setup::Passive));
+    assert_eq!(parsed.direction_for(media), Direction::RecvOnly);
+    assert!(media.has_attribute("rtcp-mux"));
+    assert!(media.end_of_candidates());
+    let fps = parsed.fingerprints_for(media);
+    assert_eq!(fps.len(), 1);
+    assert_eq!(*fps[0], cert.sdp_fingerprint());
+    let candidate = media.candidates().next().unwrap();
+    assert_eq!(
+        candidate.socket_addr(),
+        Some("198.51.100.1:40000".parse().unwrap())
+    );
+    assert!(sdp.contains("a=rtpmap:111 opus/48000/2\r\n"));
+    assert!(sdp.contains("a=rtpmap:126 telephone-event/8000\r\n"));
+    assert!(sdp.contains("a=fmtp:111 minptime=10;useinbandfec=1\r\n"));
+    assert!(sdp.contains(&format!("a=ssrc:{OUR_SSRC} cname:node\r\n")));
+    assert!(sdp.contains("c=IN IP4 198.51.100.1\r\n"));
+}
+
+#[test]
+fn sdes_cname_is_padded_to_a_word_with_a_terminating_zero() {
+    for cname in ["", "ab", "node", "abcdef"] {
+        let mut out = Vec::new();
+        write_sdes_cname(&mut out, 1, cname);
+        assert_eq!(out.len() % 4, 0);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([out[2], out[3]])) * 4 + 4,
+            out.len()
+        );
+        assert_eq!(*out.last().unwrap(), 0);
+    }
+}
+
+/// `cargo test -p media-node --lib leg::tests::inline_size -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn inline_size() {
+    println!(
+        "BrowserLeg {} B inline (IceLite {}, DtlsLeg {}, srtp::Context {} x2 boxed)",
+        std::mem::size_of::<BrowserLeg>(),
+        std::mem::size_of::<IceLite>(),
+        std::mem::size_of::<DtlsLeg>(),
+        std::mem::size_of::<Context>(),
+    );
+}
+
+impl Call {
+    /// The browser's ICE ufrag, from its offer (the leg has it).
+    fn rtc_ufrag(&self) -> String {
+        self.leg
+            .ice
+            .remote_credentials()
+            .expect("set from the offer")
+            .ufrag()
+            .to_owned()
+    }
+}
