@@ -523,6 +523,35 @@ fn answer_sdp_parses_back_with_everything_the_browser_needs() {
 }
 
 #[test]
+fn an_offer_without_what_the_leg_needs_is_refused() {
+    let base = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\n\
+                m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n";
+    let ice = "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
+    let fp = format!(
+        "a=fingerprint:{}\r\n",
+        NodeCertificate::generate().unwrap().sdp_fingerprint_value()
+    );
+    assert!(matches!(
+        OfferParams::from_sdp("garbage"),
+        Err(LegError::Offer(_))
+    ));
+    assert!(matches!(
+        OfferParams::from_sdp(&format!("{base}{fp}")),
+        Err(LegError::Offer("no a=ice-ufrag"))
+    ));
+    assert!(matches!(
+        OfferParams::from_sdp(&format!("{base}{ice}")),
+        Err(LegError::Offer("no usable a=fingerprint"))
+    ));
+    let offer = OfferParams::from_sdp(&format!("{base}{ice}{fp}a=setup:passive\r\n")).unwrap();
+    assert_eq!(offer.mid, "0");
+    assert_eq!(offer.direction, Direction::SendRecv);
+    assert_eq!(offer.answer_setup(), Setup::Active);
+    let params = offer.leg_params(Credentials::random(), 1, "node");
+    assert_eq!(params.dtls_role, DtlsRole::Client);
+}
+
+#[test]
 fn sdes_cname_is_padded_to_a_word_with_a_terminating_zero() {
     for cname in ["", "ab", "node", "abcdef"] {
         let mut out = Vec::new();
