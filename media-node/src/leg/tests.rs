@@ -156,6 +156,11 @@ impl Call {
         }
         if self.leg.poll_timeout().is_some_and(|at| at <= now) {
             self.leg.handle_timeout(now).unwrap();
+            // Never a timer in the past after handling it: the media thread would spin.
+            assert!(
+                self.leg.poll_timeout().is_none_or(|at| at > now),
+                "timer not moved on"
+            );
         }
         self.drain_leg();
     }
