@@ -512,16 +512,9 @@ impl Forwarder {
         let fd = self.media.as_raw_fd();
         let mut failures = 0;
         loop {
-            let received = match batches.recv.recv(fd) {
-                Ok(n) => n,
-                Err(_) => {
-                    self.counts.recv_errors += 1;
-                    failures += 1;
-                    if failures > 4 {
-                        return;
-                    }
-                    continue;
-                }
+            let Some(received) = receive(&mut batches.recv, fd, &mut self.counts, &mut failures)
+            else {
+                return;
             };
             for i in 0..received {
                 let Some((data, source)) = batches.recv.get(i) else {
@@ -569,16 +562,9 @@ impl Forwarder {
         };
         let mut failures = 0;
         loop {
-            let received = match batches.recv.recv(fd) {
-                Ok(n) => n,
-                Err(_) => {
-                    self.counts.recv_errors += 1;
-                    failures += 1;
-                    if failures > 4 {
-                        return;
-                    }
-                    continue;
-                }
+            let Some(received) = receive(&mut batches.recv, fd, &mut self.counts, &mut failures)
+            else {
+                return;
             };
             for i in 0..received {
                 let Some((data, source)) = batches.recv.get(i) else {
@@ -622,6 +608,28 @@ impl Forwarder {
                     &mut self.counts,
                     batches.to_upstreams.flush(socket.as_raw_fd()),
                 );
+            }
+        }
+    }
+}
+
+/// One `recvmmsg` on `fd`: how many datagrams arrived, or `None` once a socket has failed more
+/// than four times in a row (ICMP errors surface once each; never spin on a broken socket).
+fn receive(
+    batch: &mut RecvBatch,
+    fd: std::os::fd::RawFd,
+    counts: &mut Counts,
+    failures: &mut u32,
+) -> Option<usize> {
+    loop {
+        match batch.recv(fd) {
+            Ok(n) => return Some(n),
+            Err(_) => {
+                counts.recv_errors += 1;
+                *failures += 1;
+                if *failures > 4 {
+                    return None;
+                }
             }
         }
     }
