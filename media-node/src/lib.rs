@@ -49,8 +49,11 @@
 //!   handshake state dropped once the browser's first SRTP authenticates; a str0m browser
 //!   handshakes with it and SRTP flows both ways), composed by [`leg`] into one call's
 //!   browser side with RTCP toward the browser and the SDP answer the node writes (a str0m
-//!   browser connects to it, RTP flows both ways and an RTT comes back from its reports; about
-//!   5 KiB of heap per call estimated from the parts). Left: swapping `Session`'s `Rtc` for a
+//!   browser connects to it, RTP flows both ways and an RTT comes back from its reports).
+//!   `cargo bench -p media-node --bench leg_path` (100 legs against str0m browsers, in
+//!   memory): 12.8 KiB of heap per leg connected, **3.6 KiB after 7 s of traffic** (the DTLS
+//!   state goes with the browser's first SRTP), unprotect 0.19 µs and protect 0.16 µs per
+//!   packet; the same str0m peers hold 54.4 and 63.6 KiB and spend 0.79 and 0.90 µs. Left: swapping `Session`'s `Rtc` for a
 //!   [`leg::BrowserLeg`] behind the same [`bridge::Bridge`] API (the node as offerer for calls
 //!   from the upstream too), with the Chromium end-to-end tests as the judge.
 //! - **Sans-IO core, thin IO shell.** [`bridge::Bridge`] takes `handle_receive(now, source,
