@@ -101,6 +101,11 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 pub const MAX_QUEUED: usize = 16;
 /// A buffer of this size always takes the next [`BrowserLeg::poll_transmit`] datagram.
 pub const MAX_TRANSMIT_LEN: usize = POLL_BUFFER_LEN;
+/// DTLS datagrams an offerer leg keeps until the browser's answer creates its DTLS leg; a
+/// further one drops the oldest ([`LegStats::early_dtls_dropped`]). An `active` browser's
+/// first flight is one ClientHello datagram; eight leave room for its retransmissions (and
+/// bound what a validated address can make us hold to about 8 x 1.5 KB).
+pub const MAX_EARLY_DTLS: usize = 8;
 
 /// How often a client leg without a selected address looks at its handshake deadline.
 const CLIENT_WAIT_TICK: Duration = Duration::from_millis(500);
@@ -131,6 +136,10 @@ pub enum LegError {
     /// The SDP offer lacks something the leg needs.
     #[error("browser offer: {0}")]
     Offer(&'static str),
+    /// The browser's SDP answer lacks something the leg needs or is not valid as an answer,
+    /// or the leg is not waiting for one.
+    #[error("browser answer: {0}")]
+    Answer(&'static str),
 }
 
 /// Why a datagram was dropped, for counters. The leg is unaffected.
@@ -184,9 +193,10 @@ pub struct LegParams {
     pub cname: String,
 }
 
-/// What [`OfferParams::from_sdp`] takes from a browser's offer (its first audio section).
+/// What [`BrowserSdp::from_offer`] / [`BrowserSdp::from_answer`] take from the browser's SDP
+/// (its first audio section).
 #[derive(Debug, Clone)]
-pub struct OfferParams {
+pub struct BrowserSdp {
     /// `a=mid` of the audio section.
     pub mid: String,
     /// The browser's ICE credentials.
@@ -199,32 +209,64 @@ pub struct OfferParams {
     pub direction: Direction,
 }
 
-impl OfferParams {
-    /// Extracts the leg's inputs from the browser's offer.
+/// The browser's offer, when the node answers (the name the answerer side has always used).
+pub type OfferParams = BrowserSdp;
+
+impl BrowserSdp {
+    /// Extracts the leg's inputs from the browser's offer (= [`BrowserSdp::from_offer`]).
     pub fn from_sdp(sdp: &str) -> Result<Self, LegError> {
-        let offer = SessionDescription::parse(sdp).map_err(|_| LegError::Offer("unparsable"))?;
-        let media = offer
+        Self::from_offer(sdp)
+    }
+
+    /// Extracts the leg's inputs from the browser's offer; no `a=setup` reads as `actpass`.
+    pub fn from_offer(sdp: &str) -> Result<Self, LegError> {
+        Self::parse(sdp, LegError::Offer, Setup::Actpass)
+    }
+
+    /// Extracts the leg's inputs from the browser's answer to our [`offer_sdp`]. Its
+    /// `a=setup` must be `active` or `passive` (RFC 8842 §5.3; none reads as `active`, RFC
+    /// 4145 §4): `actpass` or `holdconn` is refused.
+    pub fn from_answer(sdp: &str) -> Result<Self, LegError> {
+        let answer = Self::parse(sdp, LegError::Answer, Setup::Active)?;
+        answer.offerer_role()?;
+        Ok(answer)
+    }
+
+    fn parse(
+        sdp: &str,
+        error: fn(&'static str) -> LegError,
+        default_setup: Setup,
+    ) -> Result<Self, LegError> {
+        let parsed = SessionDescription::parse(sdp).map_err(|_| error("unparsable"))?;
+        let media = parsed
             .media
             .iter()
             .find(|m| m.media.media_type == MediaType::Audio)
-            .ok_or(LegError::Offer("no audio section"))?;
-        let ufrag = offer
-            .ice_ufrag_for(media)
-            .ok_or(LegError::Offer("no a=ice-ufrag"))?;
-        let pwd = offer
-            .ice_pwd_for(media)
-            .ok_or(LegError::Offer("no a=ice-pwd"))?;
-        let remote_ice = Credentials::new(ufrag, pwd.expose())
-            .map_err(|_| LegError::Offer("bad ICE credentials"))?;
-        let remote_fingerprints = PeerFingerprint::select_from_sdp(offer.fingerprints_for(media))
-            .map_err(|_| LegError::Offer("no usable a=fingerprint"))?;
-        Ok(OfferParams {
-            mid: media.mid().ok_or(LegError::Offer("no a=mid"))?.to_owned(),
+            .ok_or(error("no audio section"))?;
+        let ufrag = parsed.ice_ufrag_for(media).ok_or(error("no a=ice-ufrag"))?;
+        let pwd = parsed.ice_pwd_for(media).ok_or(error("no a=ice-pwd"))?;
+        let remote_ice =
+            Credentials::new(ufrag, pwd.expose()).map_err(|_| error("bad ICE credentials"))?;
+        let remote_fingerprints = PeerFingerprint::select_from_sdp(parsed.fingerprints_for(media))
+            .map_err(|_| error("no usable a=fingerprint"))?;
+        Ok(BrowserSdp {
+            mid: media.mid().ok_or(error("no a=mid"))?.to_owned(),
             remote_ice,
             remote_fingerprints,
-            setup: offer.setup_for(media).unwrap_or(Setup::Actpass),
-            direction: offer.direction_for(media),
+            setup: parsed.setup_for(media).unwrap_or(default_setup),
+            direction: parsed.direction_for(media),
         })
+    }
+
+    /// Our DTLS role when this is the browser's answer to our `actpass` offer: its `active`
+    /// makes us the server, its `passive` the client; anything else is not an answer.
+    pub fn offerer_role(&self) -> Result<DtlsRole, LegError> {
+        match self.setup {
+            Setup::Active => Ok(DtlsRole::Server),
+            Setup::Passive => Ok(DtlsRole::Client),
+            Setup::Actpass => Err(LegError::Answer("a=setup:actpass in an answer")),
+            Setup::Holdconn => Err(LegError::Answer("a=setup:holdconn")),
+        }
     }
 
     /// Our `a=setup` in the answer (RFC 8842 §5): `passive` for `actpass` or `active`,
@@ -272,6 +314,9 @@ pub struct LegStats {
     pub fraction_lost: u8,
     /// Cumulative packets of ours lost in the latest report block.
     pub cumulative_lost: i32,
+    /// DTLS datagrams an offerer leg dropped from its queue before the answer (oldest first,
+    /// past [`MAX_EARLY_DTLS`]), or discarded because the answer made it the DTLS client.
+    pub early_dtls_dropped: u32,
 }
 
 /// What we know of the browser's stream, for our report block.
@@ -364,10 +409,19 @@ struct Keyed {
     inbound: Context,
 }
 
+/// What an offerer leg holds until the browser's answer: the certificate its DTLS leg will use
+/// and the DTLS datagrams that came first. Boxed in the leg, gone after the answer.
+struct AwaitingAnswer {
+    certificate: NodeCertificate,
+    early_dtls: VecDeque<Vec<u8>>,
+}
+
 /// One call's browser side: ICE-lite + DTLS-SRTP + RTCP, sans-IO. See the module documentation.
 pub struct BrowserLeg {
     ice: IceLite,
-    dtls: DtlsLeg,
+    /// `None` only in an offerer leg before the browser's answer.
+    dtls: Option<DtlsLeg>,
+    awaiting_answer: Option<Box<AwaitingAnswer>>,
     keys: Option<Box<Keyed>>,
     /// Where DTLS flights go: the source of the last DTLS datagram, or the selected address.
     dtls_peer: Option<SocketAddr>,
@@ -399,6 +453,7 @@ impl std::fmt::Debug for BrowserLeg {
         f.debug_struct("BrowserLeg")
             .field("ice", &self.ice)
             .field("dtls", &self.dtls)
+            .field("awaiting_answer", &self.awaiting_answer.is_some())
             .field("keyed", &self.keys.is_some())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
@@ -406,8 +461,9 @@ impl std::fmt::Debug for BrowserLeg {
 }
 
 impl BrowserLeg {
-    /// A leg for one call. A server leg waits for the browser's ClientHello; a client leg
-    /// sends its ClientHello once ICE has nominated an address.
+    /// A leg for one call, made from the browser's offer (the node answers). A server leg
+    /// waits for the browser's ClientHello; a client leg sends its ClientHello once ICE has
+    /// nominated an address.
     pub fn new(
         now: Instant,
         certificate: &NodeCertificate,
@@ -423,20 +479,127 @@ impl BrowserLeg {
             &params.remote_fingerprints,
             now,
         )?;
+        Ok(Self::with_parts(
+            now,
+            ice,
+            Some(dtls),
+            None,
+            params.ssrc,
+            params.clock_rate,
+            params.cname,
+        ))
+    }
+
+    /// A leg for a call where the node offers ([`offer_sdp`] with `local_ice`) and the
+    /// browser's answer comes later ([`BrowserLeg::apply_answer`]). Until then it answers the
+    /// browser's ICE checks (whatever their remote ufrag), keeps up to [`MAX_EARLY_DTLS`] DTLS
+    /// datagrams from validated addresses for the DTLS leg the answer creates, and drops SRTP.
+    /// `clock_rate` is that of the codec we send (for our SR).
+    pub fn offerer(
+        now: Instant,
+        certificate: &NodeCertificate,
+        local_ice: Credentials,
+        ssrc: u32,
+        clock_rate: u32,
+        cname: &str,
+    ) -> Self {
+        let awaiting = AwaitingAnswer {
+            certificate: certificate.clone(),
+            early_dtls: VecDeque::new(),
+        };
+        let mut leg = Self::with_parts(
+            now,
+            IceLite::new(local_ice),
+            None,
+            Some(Box::new(awaiting)),
+            ssrc,
+            clock_rate,
+            cname.to_owned(),
+        );
+        leg.dtls_timeout = None;
+        leg
+    }
+
+    /// Applies the browser's answer to our offer ([`BrowserSdp::from_answer`]): its ICE ufrag
+    /// is checked from now on, its `a=setup` gives our DTLS role (`active`: we are the
+    /// server and the DTLS datagrams kept so far go to the new DTLS leg at once; `passive`:
+    /// we are the client and send the ClientHello as soon as ICE has nominated, at once if it
+    /// already has). Refused, with the leg unchanged, for an answer with `actpass` or
+    /// without fingerprints, or when the leg is not waiting for an answer.
+    pub fn apply_answer(&mut self, now: Instant, answer: &BrowserSdp) -> Result<(), LegError> {
+        if self.awaiting_answer.is_none() {
+            return Err(LegError::Answer("the leg is not waiting for an answer"));
+        }
+        let role = answer.offerer_role()?;
+        if answer.remote_fingerprints.is_empty() {
+            return Err(LegError::Answer("no usable a=fingerprint"));
+        }
+        let Some(awaiting) = self.awaiting_answer.as_deref() else {
+            return Err(LegError::Answer("the leg is not waiting for an answer"));
+        };
+        let dtls = DtlsLeg::new(
+            &awaiting.certificate,
+            role,
+            &answer.remote_fingerprints,
+            now,
+        )?;
+        let early = self
+            .awaiting_answer
+            .take()
+            .map(|a| a.early_dtls)
+            .unwrap_or_default();
+        self.ice.set_remote(answer.remote_ice.clone());
+        self.dtls = Some(dtls);
+        self.dtls_timeout = Some(now);
+        match role {
+            DtlsRole::Server => {
+                for datagram in &early {
+                    if let Some(dtls) = self.dtls.as_mut() {
+                        dtls.handle_datagram(now, datagram)?;
+                    }
+                }
+            }
+            DtlsRole::Client => {
+                let discarded = u32::try_from(early.len()).unwrap_or(u32::MAX);
+                self.stats.early_dtls_dropped =
+                    self.stats.early_dtls_dropped.saturating_add(discarded);
+                if self.dtls_peer.is_none() {
+                    self.dtls_peer = self.ice.selected();
+                }
+            }
+        }
+        self.pump_dtls(now)
+    }
+
+    /// An offerer leg still waiting for the browser's answer.
+    pub fn is_awaiting_answer(&self) -> bool {
+        self.awaiting_answer.is_some()
+    }
+
+    fn with_parts(
+        now: Instant,
+        ice: IceLite,
+        dtls: Option<DtlsLeg>,
+        awaiting_answer: Option<Box<AwaitingAnswer>>,
+        ssrc: u32,
+        clock_rate: u32,
+        cname: String,
+    ) -> Self {
         let ntp_base = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| to_ntp(d + Duration::from_secs(NTP_UNIX_OFFSET)))
             .unwrap_or(0);
-        Ok(BrowserLeg {
+        BrowserLeg {
             ice,
             dtls,
+            awaiting_answer,
             keys: None,
             dtls_peer: None,
             dtls_timeout: Some(now),
             peer_confirmed: false,
-            ssrc: params.ssrc,
-            clock_rate: params.clock_rate.max(1),
-            cname: params.cname,
+            ssrc,
+            clock_rate: clock_rate.max(1),
+            cname,
             stats: LegStats::default(),
             reception: Reception::default(),
             last_sent: None,
@@ -448,7 +611,7 @@ impl BrowserLeg {
             tx_bytes: Vec::new(),
             tx: VecDeque::new(),
             report: Vec::new(),
-        })
+        }
     }
 
     /// Our ICE credentials (for the answer).
@@ -473,7 +636,12 @@ impl BrowserLeg {
 
     /// Whether the DTLS handshake state (dimpl) is still held.
     pub fn has_handshake_state(&self) -> bool {
-        self.dtls.has_handshake_state()
+        self.dtls.as_ref().is_some_and(DtlsLeg::has_handshake_state)
+    }
+
+    /// Our DTLS role; `None` in an offerer leg before the answer.
+    pub fn dtls_role(&self) -> Option<DtlsRole> {
+        self.dtls.as_ref().map(DtlsLeg::role)
     }
 
     /// Media can flow: ICE has a selected address, DTLS gave keys, and consent had not expired
@@ -506,8 +674,13 @@ impl BrowserLeg {
                     return Ok(Received::Dropped(DropReason::UnvalidatedSource));
                 }
                 self.dtls_peer = Some(source);
-                self.dtls.handle_datagram(now, datagram)?;
-                self.pump_dtls(now)?;
+                match self.dtls.as_mut() {
+                    Some(dtls) => {
+                        dtls.handle_datagram(now, datagram)?;
+                        self.pump_dtls(now)?;
+                    }
+                    None => self.keep_early_dtls(datagram),
+                }
                 Ok(Received::Handled)
             }
             PacketKind::Rtp => self.handle_srtp(now, source, datagram),
@@ -526,10 +699,11 @@ impl BrowserLeg {
             Ok(handled) => {
                 self.enqueue(source, &out[..handled.response_len]);
                 self.consent_lost = self.ice.consent_expired(now);
-                if self.dtls.role() == DtlsRole::Client && self.dtls_peer.is_none() {
+                let client = self.dtls_role() == Some(DtlsRole::Client);
+                if client && self.dtls_peer.is_none() {
                     self.dtls_peer = self.ice.selected();
                 }
-                if handled.selected_changed && self.dtls.role() == DtlsRole::Client {
+                if handled.selected_changed && client {
                     self.pump_dtls(now)?;
                 }
                 Ok(Received::Handled)
@@ -660,11 +834,12 @@ impl BrowserLeg {
     /// An `Err` is a DTLS failure: final for the leg.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LegError> {
         self.consent_lost = self.ice.consent_expired(now);
-        if self.dtls.has_handshake_state() {
-            self.dtls.handle_timeout(now)?;
+        if let Some(dtls) = self.dtls.as_mut().filter(|d| d.has_handshake_state()) {
+            dtls.handle_timeout(now)?;
             self.pump_dtls(now)?;
         }
-        if !self.shrunk && !self.dtls.has_handshake_state() && self.tx.is_empty() {
+        if !self.shrunk && self.dtls.is_some() && !self.has_handshake_state() && self.tx.is_empty()
+        {
             // The handshake flights are gone for good: keep what a report needs.
             self.shrunk = true;
             self.tx_bytes.shrink_to(256);
@@ -719,8 +894,11 @@ impl BrowserLeg {
 
     /// Polls DTLS until its timeout: flights to the queue, keys to the SRTP contexts.
     fn pump_dtls(&mut self, now: Instant) -> Result<(), LegError> {
+        let Some(role) = self.dtls_role() else {
+            return Ok(());
+        };
         let peer = self.dtls_peer.or(self.ice.selected());
-        if peer.is_none() && self.dtls.role() == DtlsRole::Client {
+        if peer.is_none() && role == DtlsRole::Client {
             // A client leg speaks first only once ICE has nominated where to; until then only
             // its handshake deadline needs a look now and then.
             self.dtls_timeout = Some(now + CLIENT_WAIT_TICK);
@@ -728,7 +906,10 @@ impl BrowserLeg {
         }
         let mut buf = [0u8; POLL_BUFFER_LEN];
         loop {
-            match self.dtls.poll_output(&mut buf)? {
+            let Some(dtls) = self.dtls.as_mut() else {
+                return Ok(());
+            };
+            match dtls.poll_output(&mut buf)? {
                 DtlsOutput::Transmit(datagram) => {
                     if let Some(peer) = peer {
                         self.enqueue(peer, datagram);
@@ -751,9 +932,23 @@ impl BrowserLeg {
     fn confirm_peer(&mut self) {
         if !self.peer_confirmed {
             self.peer_confirmed = true;
-            self.dtls.confirm_peer();
+            if let Some(dtls) = self.dtls.as_mut() {
+                dtls.confirm_peer();
+            }
             self.dtls_timeout = None;
         }
+    }
+
+    /// An offerer leg before the answer: keeps the datagram for the DTLS leg to come.
+    fn keep_early_dtls(&mut self, datagram: &[u8]) {
+        let Some(awaiting) = self.awaiting_answer.as_deref_mut() else {
+            return;
+        };
+        if awaiting.early_dtls.len() >= MAX_EARLY_DTLS {
+            awaiting.early_dtls.pop_front();
+            self.stats.early_dtls_dropped = self.stats.early_dtls_dropped.saturating_add(1);
+        }
+        awaiting.early_dtls.push_back(datagram.to_vec());
     }
 
     fn is_validated(&self, source: SocketAddr) -> bool {
@@ -842,8 +1037,93 @@ pub struct Answer<'a> {
     pub cname: &'a str,
 }
 
+/// What [`offer_sdp`] writes.
+#[derive(Debug, Clone)]
+pub struct Offer<'a> {
+    /// `o=` session id.
+    pub session_id: u64,
+    /// The media address (c=, o=, candidate).
+    pub ip: IpAddr,
+    /// The media port.
+    pub port: u16,
+    /// The mid of our audio section (`"0"` normally).
+    pub mid: &'a str,
+    /// Our ICE credentials (those of [`BrowserLeg::offerer`]).
+    pub ice: &'a Credentials,
+    pub certificate: &'a NodeCertificate,
+    /// Our direction (`sendrecv` normally).
+    pub direction: Direction,
+    /// The codecs we offer, in order of preference.
+    pub codecs: &'a [AnswerCodec],
+    pub ssrc: u32,
+    pub cname: &'a str,
+}
+
 /// The node's SDP answer to a browser's offer (ICE-lite, one audio section, rtcp-mux).
 pub fn answer_sdp(a: &Answer<'_>) -> String {
+    write_sdp(&Description {
+        session_id: a.session_id,
+        ip: a.ip,
+        port: a.port,
+        mid: a.mid,
+        ice: a.ice,
+        certificate: a.certificate,
+        side: Side::Answerer(a.setup),
+        direction: a.offer_direction.reversed(),
+        codecs: a.codecs,
+        ssrc: a.ssrc,
+        cname: a.cname,
+    })
+}
+
+/// The node's SDP offer to a browser: as [`answer_sdp`], with `a=setup:actpass` (RFC 8842
+/// §5.2: the answer decides the DTLS roles, see [`BrowserSdp::offerer_role`]).
+pub fn offer_sdp(o: &Offer<'_>) -> String {
+    write_sdp(&Description {
+        session_id: o.session_id,
+        ip: o.ip,
+        port: o.port,
+        mid: o.mid,
+        ice: o.ice,
+        certificate: o.certificate,
+        side: Side::Offerer,
+        direction: o.direction,
+        codecs: o.codecs,
+        ssrc: o.ssrc,
+        cname: o.cname,
+    })
+}
+
+/// Which side of the offer/answer exchange the node is on.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Offerer,
+    /// With our `a=setup`.
+    Answerer(Setup),
+}
+
+/// Everything [`write_sdp`] writes, for either side.
+struct Description<'a> {
+    session_id: u64,
+    ip: IpAddr,
+    port: u16,
+    mid: &'a str,
+    ice: &'a Credentials,
+    certificate: &'a NodeCertificate,
+    side: Side,
+    /// Our direction, as written.
+    direction: Direction,
+    codecs: &'a [AnswerCodec],
+    ssrc: u32,
+    cname: &'a str,
+}
+
+/// The node's SDP (ICE-lite, one audio section, rtcp-mux), offer or answer.
+fn write_sdp(a: &Description<'_>) -> String {
+    let setup = match a.side {
+        Side::Offerer => Setup::Actpass,
+        Side::Answerer(setup) => setup,
+    };
     let ip_kind = if a.ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = String::with_capacity(1024);
     let mut line = |args: std::fmt::Arguments<'_>| {
@@ -869,8 +1149,8 @@ pub fn answer_sdp(a: &Answer<'_>) -> String {
         "a=fingerprint:{}",
         a.certificate.sdp_fingerprint_value()
     ));
-    line(format_args!("a=setup:{}", a.setup.as_str()));
-    line(format_args!("a={}", a.offer_direction.reversed().as_str()));
+    line(format_args!("a=setup:{}", setup.as_str()));
+    line(format_args!("a={}", a.direction.as_str()));
     line(format_args!("a=rtcp-mux"));
     for c in a.codecs {
         if c.channels > 1 {

@@ -1,11 +1,13 @@
-//! The leg against a str0m `Rtc` playing the browser (full ICE, DTLS client, RTP mode, PCMU),
-//! in memory on a virtual clock; hostile input; consent; the answer SDP.
+//! The leg against a str0m `Rtc` playing the browser (full ICE, RTP mode, PCMU), in memory on
+//! a virtual clock: str0m offering (it is the DTLS client) and str0m answering our offer (it
+//! answers `passive`: we are the client); a `DtlsLeg` with hand-made checks as an `active`
+//! browser answering our offer; hostile input; consent; the offer and answer SDP.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use shared::sdp::{Direction, SessionDescription, Setup};
-use str0m::change::SdpAnswer;
+use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction as RtcDirection, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
@@ -593,4 +595,404 @@ impl Call {
             .ufrag()
             .to_owned()
     }
+}
+
+/// dimpl's first DTLS retransmission comes this long after a flight (RFC 6347 §4.2.4.1).
+const FIRST_RETRANSMIT: Duration = Duration::from_secs(1);
+
+fn our_offer(cert: &NodeCertificate, local: &Credentials, codecs: &[AnswerCodec]) -> String {
+    offer_sdp(&Offer {
+        session_id: 43,
+        ip: node_addr().ip(),
+        port: node_addr().port(),
+        mid: "0",
+        ice: local,
+        certificate: cert,
+        direction: Direction::SendRecv,
+        codecs,
+        ssrc: OUR_SSRC,
+        cname: "node",
+    })
+}
+
+impl Call {
+    /// The node offers, str0m answers: the leg before the answer and str0m's answer SDP.
+    fn offering() -> (Self, String) {
+        let now = Instant::now();
+        let cert = NodeCertificate::generate().unwrap();
+        let local = Credentials::random();
+        let leg = BrowserLeg::offerer(now, &cert, local.clone(), OUR_SSRC, 8000, "node");
+        assert!(leg.is_awaiting_answer());
+        assert_eq!(leg.dtls_role(), None);
+        let offer = our_offer(&cert, &local, &pcmu());
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_pcmu(true, false)
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(browser_addr(), "udp").unwrap());
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+            .unwrap();
+        let call = Call {
+            rtc,
+            leg,
+            mid: Mid::from("0"),
+            now,
+            browser_connected: false,
+            browser_got: Vec::new(),
+            node_got: Vec::new(),
+            last_browser_srtp: None,
+            to_browser: Vec::new(),
+            drops: Vec::new(),
+            rtcp: 0,
+            cut: false,
+        };
+        (call, answer.to_sdp_string())
+    }
+
+    fn apply(&mut self, answer: &str) {
+        let answer = BrowserSdp::from_answer(answer).unwrap();
+        self.leg.apply_answer(self.now, &answer).unwrap();
+        self.drain_leg();
+    }
+
+    fn media_flows_both_ways(&mut self) {
+        self.browser_sends(1);
+        self.node_sends(1).unwrap();
+        assert!(
+            self.run_until(Duration::from_secs(1), |c| !c.node_got.is_empty()
+                && !c.browser_got.is_empty())
+        );
+        assert!(self.node_got[0].ends_with(&[0xd5; 160]), "browser payload");
+        assert_eq!(self.node_got[0][1] & 0x7f, 0, "PCMU");
+        assert_eq!(
+            self.browser_got[0],
+            vec![0x42; 160],
+            "str0m got our payload"
+        );
+        assert!(self.drops.is_empty(), "{:?}", self.drops);
+    }
+}
+
+#[test]
+fn str0m_answering_our_offer_passive_makes_us_the_dtls_client_and_media_flows() {
+    let (mut call, answer) = Call::offering();
+    assert!(answer.contains("a=setup:passive"), "{answer}");
+    call.apply(&answer);
+    assert!(!call.leg.is_awaiting_answer());
+    assert_eq!(call.leg.dtls_role(), Some(DtlsRole::Client));
+    call.connect();
+    call.media_flows_both_ways();
+    assert!(!call.leg.has_handshake_state());
+    assert_eq!(call.leg.stats().early_dtls_dropped, 0);
+}
+
+#[test]
+fn str0m_checks_before_the_answer_are_answered_and_our_client_hello_goes_when_it_arrives() {
+    let (mut call, answer) = Call::offering();
+    // str0m has our offer (candidate, credentials): its checks come before its answer.
+    assert!(call.run_until(Duration::from_secs(2), |c| c.leg.selected().is_some()));
+    assert!(call.leg.is_awaiting_answer());
+    assert_eq!(call.leg.poll_timeout().map(|at| at > call.now), Some(true));
+    let applied = call.now;
+    call.apply(&answer);
+    assert!(!call.to_browser.is_empty(), "the ClientHello goes at once");
+    call.connect();
+    assert!(
+        call.now - applied < FIRST_RETRANSMIT,
+        "handshake took {:?}",
+        call.now - applied
+    );
+    call.media_flows_both_ways();
+}
+
+/// An `active` browser built from a `DtlsLeg` (the DTLS client) and hand-made ICE checks.
+struct ActiveBrowser {
+    dtls: DtlsLeg,
+    ice: Credentials,
+    cert: NodeCertificate,
+    keys: Option<(Context, Context)>,
+}
+
+impl ActiveBrowser {
+    fn new(now: Instant, node_cert: &NodeCertificate) -> Self {
+        let cert = NodeCertificate::generate().unwrap();
+        let dtls = DtlsLeg::new(
+            &cert,
+            DtlsRole::Client,
+            &[node_cert.peer_fingerprint()],
+            now,
+        )
+        .unwrap();
+        ActiveBrowser {
+            dtls,
+            ice: Credentials::random(),
+            cert,
+            keys: None,
+        }
+    }
+
+    /// Its answer to our offer, written with our own writer (`a=setup:active`).
+    fn answer(&self) -> String {
+        answer_sdp(&Answer {
+            session_id: 9,
+            ip: browser_addr().ip(),
+            port: browser_addr().port(),
+            mid: "0",
+            ice: &self.ice,
+            certificate: &self.cert,
+            setup: Setup::Active,
+            offer_direction: Direction::SendRecv,
+            codecs: &pcmu(),
+            ssrc: 0x1234,
+            cname: "browser",
+        })
+    }
+
+    fn check(&self, node: &Credentials, nominate: bool) -> Vec<u8> {
+        let username = format!("{}:{}", node.ufrag(), self.ice.ufrag());
+        binding_request([3; 12], &username, node.pwd(), 1, nominate, 5)
+    }
+
+    /// Its queued DTLS datagrams; notes the keys.
+    fn dtls_out(&mut self) -> Vec<Vec<u8>> {
+        let mut buf = [0u8; POLL_BUFFER_LEN];
+        let mut out = Vec::new();
+        loop {
+            match self.dtls.poll_output(&mut buf).unwrap() {
+                DtlsOutput::Transmit(d) => out.push(d.to_vec()),
+                DtlsOutput::Keys(keys) => self.keys = Some(keys.contexts().unwrap()),
+                DtlsOutput::BufferTooSmall(n) => panic!("buffer too small: {n}"),
+                DtlsOutput::Timeout(_) => return out,
+            }
+        }
+    }
+}
+
+fn feed(leg: &mut BrowserLeg, now: Instant, d: &[u8]) -> Received {
+    let mut buf = [0u8; 2048];
+    buf[..d.len()].copy_from_slice(d);
+    leg.handle_datagram(now, browser_addr(), &mut buf, d.len())
+        .unwrap()
+}
+
+fn drain(leg: &mut BrowserLeg) -> Vec<Vec<u8>> {
+    let mut out = [0u8; MAX_TRANSMIT_LEN];
+    let mut sent = Vec::new();
+    while let Some((destination, n)) = leg.poll_transmit(&mut out) {
+        assert_eq!(destination, browser_addr());
+        sent.push(out[..n].to_vec());
+    }
+    sent
+}
+
+#[test]
+fn active_browser_client_hello_before_the_answer_is_kept_and_the_handshake_needs_no_retransmit() {
+    let start = Instant::now();
+    let cert = NodeCertificate::generate().unwrap();
+    let local = Credentials::random();
+    let mut leg = BrowserLeg::offerer(start, &cert, local.clone(), OUR_SSRC, 8000, "node");
+    let mut browser = ActiveBrowser::new(start, &cert);
+
+    // Before the answer: the check is answered, the ClientHello kept, SRTP dropped.
+    let mut now = start;
+    assert_eq!(
+        feed(&mut leg, now, &browser.check(&local, true)),
+        Received::Handled
+    );
+    assert_eq!(leg.selected(), Some(browser_addr()));
+    assert_eq!(drain(&mut leg).len(), 1, "the check's response");
+    let hello = browser.dtls_out();
+    assert!(!hello.is_empty());
+    for d in &hello {
+        assert_eq!(feed(&mut leg, now, d), Received::Handled);
+    }
+    assert!(
+        drain(&mut leg).is_empty(),
+        "nothing to say before the answer"
+    );
+    let mut srtp = vec![0x80, 0, 0, 1];
+    srtp.resize(60, 0xaa);
+    assert_eq!(
+        feed(&mut leg, now, &srtp),
+        Received::Dropped(DropReason::NoKeys)
+    );
+
+    // The answer arrives 300 ms later: the kept ClientHello gets its reply at once.
+    now += Duration::from_millis(300);
+    let answer = BrowserSdp::from_answer(&browser.answer()).unwrap();
+    assert_eq!(answer.offerer_role(), Ok(DtlsRole::Server));
+    leg.apply_answer(now, &answer).unwrap();
+    assert_eq!(leg.dtls_role(), Some(DtlsRole::Server));
+    let mut to_browser = drain(&mut leg);
+    assert!(!to_browser.is_empty(), "ServerHello flight at once");
+    // Flights both ways, 10 ms a hop, no timer run: only the first flights' timers could
+    // resend, and they are not due before `FIRST_RETRANSMIT`.
+    while !(leg.has_keys() && browser.keys.is_some()) {
+        assert!(now - start < FIRST_RETRANSMIT, "needed a retransmission");
+        now += STEP;
+        for d in std::mem::take(&mut to_browser) {
+            browser.dtls.handle_datagram(now, &d).unwrap();
+        }
+        for d in browser.dtls_out() {
+            assert_eq!(feed(&mut leg, now, &d), Received::Handled);
+        }
+        to_browser = drain(&mut leg);
+    }
+    assert!(leg.is_connected());
+    assert_eq!(leg.stats().early_dtls_dropped, 0);
+
+    // SRTP both ways with the payloads sent.
+    let (mut out, mut inbound) = browser.keys.take().unwrap();
+    let (mut p, len) = plain_rtp(7, &[0x11; 160]);
+    let n = out.protect_rtp(&mut p, len).unwrap();
+    match feed(&mut leg, now, &p[..n]) {
+        Received::Rtp { len: m } => assert_eq!(m, len),
+        other => panic!("{other:?}"),
+    }
+    let (mut q, len) = plain_rtp(8, &[0x22; 160]);
+    let (destination, n) = leg.protect_rtp(now, &mut q, len).unwrap();
+    assert_eq!(destination, browser_addr());
+    let m = inbound.unprotect_rtp(&mut q[..n]).unwrap();
+    assert_eq!(&q[12..m], &[0x22; 160][..]);
+}
+
+#[test]
+fn early_dtls_is_bounded_oldest_dropped_and_only_from_validated_addresses() {
+    let now = Instant::now();
+    let cert = NodeCertificate::generate().unwrap();
+    let local = Credentials::random();
+    let mut leg = BrowserLeg::offerer(now, &cert, local.clone(), OUR_SSRC, 8000, "node");
+    let browser = ActiveBrowser::new(now, &cert);
+    let dtls_like = |i: u8| vec![22, 0xfe, 0xfd, i, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    assert_eq!(
+        feed(&mut leg, now, &dtls_like(0)),
+        Received::Dropped(DropReason::UnvalidatedSource)
+    );
+    assert_eq!(
+        feed(&mut leg, now, &browser.check(&local, false)),
+        Received::Handled
+    );
+    for i in 0..MAX_EARLY_DTLS as u8 + 4 {
+        assert_eq!(feed(&mut leg, now, &dtls_like(i)), Received::Handled);
+    }
+    assert_eq!(leg.stats().early_dtls_dropped, 4);
+    let kept = &leg.awaiting_answer.as_ref().unwrap().early_dtls;
+    assert_eq!(kept.len(), MAX_EARLY_DTLS);
+    assert_eq!(kept.front().unwrap()[3], 4, "the oldest went");
+
+    // A `passive` answer makes us the client: what was kept is discarded and counted.
+    let mut answer = BrowserSdp::from_answer(&browser.answer()).unwrap();
+    answer.setup = Setup::Passive;
+    leg.apply_answer(now, &answer).unwrap();
+    assert_eq!(leg.dtls_role(), Some(DtlsRole::Client));
+    assert_eq!(leg.stats().early_dtls_dropped, 4 + MAX_EARLY_DTLS as u32);
+}
+
+#[test]
+fn an_answer_with_actpass_or_without_fingerprint_or_ice_credentials_is_refused() {
+    let now = Instant::now();
+    let cert = NodeCertificate::generate().unwrap();
+    let base = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\n\
+                m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n";
+    let ice = "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
+    let fp = format!(
+        "a=fingerprint:{}\r\n",
+        NodeCertificate::generate().unwrap().sdp_fingerprint_value()
+    );
+    let answer = |extra: &str| BrowserSdp::from_answer(&format!("{base}{extra}"));
+    assert_eq!(
+        answer(&format!("{ice}{fp}a=setup:actpass\r\n")).unwrap_err(),
+        LegError::Answer("a=setup:actpass in an answer")
+    );
+    assert_eq!(
+        answer(&format!("{ice}{fp}a=setup:holdconn\r\n")).unwrap_err(),
+        LegError::Answer("a=setup:holdconn")
+    );
+    assert_eq!(
+        answer(&format!("{ice}a=setup:active\r\n")).unwrap_err(),
+        LegError::Answer("no usable a=fingerprint")
+    );
+    assert_eq!(
+        answer(&format!("{fp}a=setup:active\r\n")).unwrap_err(),
+        LegError::Answer("no a=ice-ufrag")
+    );
+    assert_eq!(
+        answer(&format!("a=ice-ufrag:abcd\r\n{fp}a=setup:active\r\n")).unwrap_err(),
+        LegError::Answer("no a=ice-pwd")
+    );
+    assert_eq!(
+        LegError::Answer("no a=ice-pwd").to_string(),
+        "browser answer: no a=ice-pwd"
+    );
+    // No a=setup in an answer reads as active (RFC 4145 §4).
+    let ok = answer(&format!("{ice}{fp}")).unwrap();
+    assert_eq!(ok.offerer_role(), Ok(DtlsRole::Server));
+
+    // apply_answer checks too, and leaves the leg waiting when it refuses.
+    let mut leg = BrowserLeg::offerer(now, &cert, Credentials::random(), 1, 8000, "node");
+    let mut bad = ok.clone();
+    bad.setup = Setup::Actpass;
+    assert!(matches!(
+        leg.apply_answer(now, &bad),
+        Err(LegError::Answer(_))
+    ));
+    let mut bad = ok.clone();
+    bad.remote_fingerprints.clear();
+    assert!(matches!(
+        leg.apply_answer(now, &bad),
+        Err(LegError::Answer(_))
+    ));
+    assert!(leg.is_awaiting_answer());
+    leg.apply_answer(now, &ok).unwrap();
+    assert!(
+        matches!(leg.apply_answer(now, &ok), Err(LegError::Answer(_))),
+        "only one answer"
+    );
+    // An answerer leg takes none.
+    assert!(matches!(
+        Call::new().leg.apply_answer(now, &ok),
+        Err(LegError::Answer(_))
+    ));
+}
+
+#[test]
+fn offer_sdp_parses_back_with_actpass_our_mid_direction_and_credentials() {
+    let cert = NodeCertificate::generate().unwrap();
+    let creds = Credentials::random();
+    let sdp = our_offer(&cert, &creds, &pcmu());
+    let parsed = SessionDescription::parse(&sdp).unwrap();
+    assert!(parsed.ice_lite());
+    assert_eq!(parsed.bundle_group().unwrap().mids, vec!["0".to_owned()]);
+    let media = parsed.media_by_mid("0").unwrap();
+    assert_eq!(parsed.setup_for(media), Some(Setup::Actpass));
+    assert_eq!(parsed.direction_for(media), Direction::SendRecv);
+    assert_eq!(parsed.ice_ufrag_for(media), Some(creds.ufrag()));
+    assert_eq!(parsed.ice_pwd_for(media).unwrap().expose(), creds.pwd());
+    assert_eq!(*parsed.fingerprints_for(media)[0], cert.sdp_fingerprint());
+    assert!(media.has_attribute("rtcp-mux"));
+    assert_eq!(media.media.payload_types().collect::<Vec<_>>(), [0]);
+    assert!(sdp.contains("a=rtpmap:0 PCMU/8000\r\n"));
+    assert!(sdp.contains(&format!("a=ssrc:{OUR_SSRC} cname:node\r\n")));
+    assert!(sdp.contains("a=candidate:1 1 udp 2130706431 198.51.100.1 3478 typ host\r\n"));
+    let recvonly = offer_sdp(&Offer {
+        direction: Direction::RecvOnly,
+        mid: "audio",
+        session_id: 1,
+        ip: node_addr().ip(),
+        port: 1,
+        ice: &creds,
+        certificate: &cert,
+        codecs: &pcmu(),
+        ssrc: 1,
+        cname: "n",
+    });
+    assert!(recvonly.contains("a=recvonly\r\na=rtcp-mux"));
+    assert!(recvonly.contains("a=mid:audio\r\n"));
+    // The offer read back as the browser reads it.
+    let read = BrowserSdp::from_offer(&sdp).unwrap();
+    assert_eq!(read.setup, Setup::Actpass);
+    assert_eq!(read.mid, "0");
 }
