@@ -39,9 +39,24 @@
 //! every datagram (it grows during the handshake and keeps its capacity; after the handshake
 //! state is dropped it is shrunk back to what an RTCP report needs).
 //!
-//! [`answer_sdp`] writes the node's answer to the browser's offer; [`OfferParams::from_sdp`]
-//! takes what the leg needs (ICE credentials, fingerprints, setup, mid, direction) from the
-//! offer.
+//! [`answer_sdp`] writes the node's answer to the browser's offer, [`offer_sdp`] the node's
+//! offer (`a=setup:actpass`) to the browser; both go through one writer. [`BrowserSdp`] takes
+//! what the leg needs (ICE credentials, fingerprints, setup, mid, direction) from the
+//! browser's offer ([`BrowserSdp::from_offer`], also [`OfferParams::from_sdp`]) or answer
+//! ([`BrowserSdp::from_answer`], which refuses `actpass`).
+//!
+//! # The node as offerer
+//!
+//! [`BrowserLeg::offerer`] makes a leg before the browser's answer exists: it has our ICE
+//! credentials and certificate but no DTLS leg. The browser can start before its answer has
+//! come back through the control API: its checks are answered (any remote ufrag, see
+//! [`crate::ice`]), DTLS from a validated address is kept (up to [`MAX_EARLY_DTLS`]
+//! datagrams, the oldest dropped and counted in [`LegStats::early_dtls_dropped`]), SRTP is
+//! dropped ([`DropReason::NoKeys`]). [`BrowserLeg::apply_answer`] sets the browser's ufrag
+//! and creates the DTLS leg with the role the answer's `a=setup` gives (`active`: we are the
+//! server and the kept datagrams are handed over at once, so the browser's ClientHello is not
+//! lost to its 1 s retransmission timer; `passive`: we are the client and send the
+//! ClientHello at once if ICE has already nominated). From then on it is the same leg.
 //!
 //! # What it leaves out
 //!
@@ -50,12 +65,21 @@
 //! RTCP feedback messages, interarrival jitter in our report blocks (reported as 0), several
 //! SSRCs from the browser (the report block is about the latest SSRC seen), and RTCP
 //! reduced-size. After consent expires nothing is sent; a later valid check from the browser
-//! restores it (ICE keeps the selected address).
+//! restores it (ICE keeps the selected address). As offerer: no timeout of its own for an
+//! answer that never comes (the bridge's setup timeout ends the call), no re-offer or ICE
+//! restart, and codec choice from the answer is the bridge's (the leg does not read the
+//! answer's m-line).
 //!
 //! # How the bridge will use it
 //!
 //! One [`BrowserLeg`] per browser call, made from the browser's offer ([`OfferParams`]) with
-//! the node certificate; [`answer_sdp`] gives the answer. The media thread routes a datagram
+//! the node certificate; [`answer_sdp`] gives the answer. For a call from the SIP side (today
+//! `Bridge::allocate_inbound` / `apply_browser_answer` with str0m) the bridge makes a
+//! [`BrowserLeg::offerer`] with fresh credentials, sends [`offer_sdp`] to the browser through
+//! the Worker and registers the leg at once (its ufrag for STUN routing, so early checks and
+//! DTLS reach it); when the answer comes through the control API it calls
+//! [`BrowserLeg::apply_answer`] with [`BrowserSdp::from_answer`] and ends the call on an
+//! `Err`. The media thread routes a datagram
 //! to the leg (STUN by the local ufrag, the rest by source address), calls
 //! [`BrowserLeg::handle_datagram`] on the receive buffer and forwards `Received::Rtp`
 //! upstream, counts `Received::Dropped` by reason, and ends the leg on an `Err` (a DTLS
@@ -65,9 +89,10 @@
 //!
 //! # Size
 //!
-//! Inline, `size_of::<BrowserLeg>()` is 936 bytes (the ignored test `leg::tests::inline_size`
+//! Inline, `size_of::<BrowserLeg>()` is 952 bytes (the ignored test `leg::tests::inline_size`
 //! prints it: [`IceLite`] 360, [`DtlsLeg`] 224, the rest counters, RTCP state and the queue
-//! handles). On the heap in steady state, from the parts' documentation (no heaptrack run):
+//! handles; an offerer leg's certificate handle and early DTLS queue are boxed and gone after
+//! the answer). On the heap in steady state, from the parts' documentation (no heaptrack run):
 //! the ICE HMAC key (about 1.2 KiB) and the credential strings (about 100 bytes), nothing for
 //! DTLS (its handshake state is gone), the two SRTP contexts boxed together (2 x 480 bytes
 //! plus about 1.2 KiB of aws-lc AEAD state each with GCM, or about 3.5 KiB each with
