@@ -48,14 +48,16 @@
 //!   the peer) and [`dtls`] (dimpl, one node certificate, fingerprint check, keys for [`srtp`],
 //!   handshake state dropped once the browser's first SRTP authenticates; a str0m browser
 //!   handshakes with it and SRTP flows both ways), composed by [`leg`] into one call's
-//!   browser side with RTCP toward the browser and the SDP answer the node writes (a str0m
-//!   browser connects to it, RTP flows both ways and an RTT comes back from its reports).
+//!   browser side with RTCP toward the browser and the SDP the node writes, as answerer and as
+//!   offerer (calls from the upstream: ICE checks and an early ClientHello are taken before the
+//!   browser's answer arrives); a str0m browser connects to it either way, RTP flows both ways
+//!   and an RTT comes back from its reports.
 //!   `cargo bench -p media-node --bench leg_path` (100 legs against str0m browsers, in
 //!   memory): 12.8 KiB of heap per leg connected, **3.6 KiB after 7 s of traffic** (the DTLS
 //!   state goes with the browser's first SRTP), unprotect 0.19 µs and protect 0.16 µs per
 //!   packet; the same str0m peers hold 54.4 and 63.6 KiB and spend 0.79 and 0.90 µs. Left: swapping `Session`'s `Rtc` for a
-//!   [`leg::BrowserLeg`] behind the same [`bridge::Bridge`] API (the node as offerer for calls
-//!   from the upstream too), with the Chromium end-to-end tests as the judge.
+//!   [`leg::BrowserLeg`] behind the same [`bridge::Bridge`] API, with the Chromium end-to-end
+//!   tests as the judge.
 //! - **Sans-IO core, thin IO shell.** [`bridge::Bridge`] takes `handle_receive(now, source,
 //!   destination, bytes)`, `handle_timeout(now)` and the control calls, and gives
 //!   `poll_transmit()`, `poll_timeout()` and `poll_event()`. Browser leg: one str0m `Rtc` per
