@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use cpu_time::ThreadTime;
 use media_node::dtls::NodeCertificate;
 use media_node::ice::Credentials;
-use media_node::leg::{answer_sdp, Answer, AnswerCodec, BrowserLeg, OfferParams, Received};
+use media_node::leg::{answer_sdp, AnswerCodec, BrowserLeg, LocalSdp, OfferParams, Received};
 use media_node::srtp::MAX_RTP_OVERHEAD;
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
@@ -95,25 +95,27 @@ fn new_calls(n: usize, cert: &NodeCertificate, now: Instant) -> Calls {
         let local = Credentials::random();
         let leg = BrowserLeg::new(now, cert, offer.leg_params(local.clone(), OUR_SSRC, "node"))
             .expect("leg");
-        let answer = answer_sdp(&Answer {
-            session_id: i as u64,
-            ip: node_addr(i).ip(),
-            port: node_addr(i).port(),
-            mid: &offer.mid,
-            ice: &local,
-            certificate: cert,
-            setup: offer.answer_setup(),
-            offer_direction: offer.direction,
-            codecs: &[AnswerCodec {
-                payload_type: 0,
-                name: "PCMU".into(),
-                clock_rate: 8000,
-                channels: 1,
-                fmtp: None,
-            }],
-            ssrc: OUR_SSRC,
-            cname: "node",
-        });
+        let answer = answer_sdp(
+            &LocalSdp {
+                session_id: i as u64,
+                ip: node_addr(i).ip(),
+                port: node_addr(i).port(),
+                mid: &offer.mid,
+                ice: &local,
+                certificate: cert,
+                direction: offer.direction.reversed(),
+                codecs: &[AnswerCodec {
+                    payload_type: 0,
+                    name: "PCMU".into(),
+                    clock_rate: 8000,
+                    channels: 1,
+                    fmtp: None,
+                }],
+                ssrc: OUR_SSRC,
+                cname: "node",
+            },
+            offer.answer_setup(),
+        );
         rtc.sdp_api()
             .accept_answer(
                 pending,

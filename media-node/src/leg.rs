@@ -1038,117 +1038,46 @@ pub struct AnswerCodec {
     pub fmtp: Option<String>,
 }
 
-/// What [`answer_sdp`] writes.
-#[derive(Debug, Clone)]
-pub struct Answer<'a> {
-    /// `o=` session id.
-    pub session_id: u64,
-    /// The media address (c=, o=, candidate).
-    pub ip: IpAddr,
-    /// The media port.
-    pub port: u16,
-    /// The mid of the browser's audio section.
-    pub mid: &'a str,
-    /// Our ICE credentials.
-    pub ice: &'a Credentials,
-    pub certificate: &'a NodeCertificate,
-    /// Our `a=setup` (`passive` normally).
-    pub setup: Setup,
-    /// The browser's direction (mirrored in the answer).
-    pub offer_direction: Direction,
-    /// Kept codecs, in order.
-    pub codecs: &'a [AnswerCodec],
-    pub ssrc: u32,
-    pub cname: &'a str,
-}
-
-/// What [`offer_sdp`] writes.
-#[derive(Debug, Clone)]
-pub struct Offer<'a> {
-    /// `o=` session id.
-    pub session_id: u64,
-    /// The media address (c=, o=, candidate).
-    pub ip: IpAddr,
-    /// The media port.
-    pub port: u16,
-    /// The mid of our audio section (`"0"` normally).
-    pub mid: &'a str,
-    /// Our ICE credentials (those of [`BrowserLeg::offerer`]).
-    pub ice: &'a Credentials,
-    pub certificate: &'a NodeCertificate,
-    /// Our direction (`sendrecv` normally).
-    pub direction: Direction,
-    /// The codecs we offer, in order of preference.
-    pub codecs: &'a [AnswerCodec],
-    pub ssrc: u32,
-    pub cname: &'a str,
-}
-
-/// The node's SDP answer to a browser's offer (ICE-lite, one audio section, rtcp-mux).
-pub fn answer_sdp(a: &Answer<'_>) -> String {
-    write_sdp(&Description {
-        session_id: a.session_id,
-        ip: a.ip,
-        port: a.port,
-        mid: a.mid,
-        ice: a.ice,
-        certificate: a.certificate,
-        side: Side::Answerer(a.setup),
-        direction: a.offer_direction.reversed(),
-        codecs: a.codecs,
-        ssrc: a.ssrc,
-        cname: a.cname,
-    })
+/// The node's SDP answer to a browser's offer (ICE-lite, one audio section, rtcp-mux), with our
+/// `a=setup` (`passive` normally, see [`BrowserSdp::answer_setup`]); `local.direction` is ours,
+/// the offer's reversed.
+pub fn answer_sdp(local: &LocalSdp<'_>, setup: Setup) -> String {
+    write_sdp(local, setup)
 }
 
 /// The node's SDP offer to a browser: as [`answer_sdp`], with `a=setup:actpass` (RFC 8842
 /// §5.2: the answer decides the DTLS roles, see [`BrowserSdp::offerer_role`]).
-pub fn offer_sdp(o: &Offer<'_>) -> String {
-    write_sdp(&Description {
-        session_id: o.session_id,
-        ip: o.ip,
-        port: o.port,
-        mid: o.mid,
-        ice: o.ice,
-        certificate: o.certificate,
-        side: Side::Offerer,
-        direction: o.direction,
-        codecs: o.codecs,
-        ssrc: o.ssrc,
-        cname: o.cname,
-    })
+pub fn offer_sdp(local: &LocalSdp<'_>) -> String {
+    write_sdp(local, Setup::Actpass)
 }
 
-/// Which side of the offer/answer exchange the node is on.
-#[derive(Debug, Clone, Copy)]
-enum Side {
-    Offerer,
-    /// With our `a=setup`.
-    Answerer(Setup),
-}
-
-/// Everything [`write_sdp`] writes, for either side.
-struct Description<'a> {
-    session_id: u64,
-    ip: IpAddr,
-    port: u16,
-    mid: &'a str,
-    ice: &'a Credentials,
-    certificate: &'a NodeCertificate,
-    side: Side,
-    /// Our direction, as written.
-    direction: Direction,
-    codecs: &'a [AnswerCodec],
-    ssrc: u32,
-    cname: &'a str,
+/// What the node says of its side of the call in SDP, offer or answer ([`offer_sdp`],
+/// [`answer_sdp`]).
+#[derive(Debug, Clone)]
+pub struct LocalSdp<'a> {
+    /// `o=` session id.
+    pub session_id: u64,
+    /// The media address (c=, o=, candidate).
+    pub ip: IpAddr,
+    /// The media port.
+    pub port: u16,
+    /// The audio section's mid (the browser's in an answer, `"0"` normally in an offer).
+    pub mid: &'a str,
+    /// Our ICE credentials.
+    pub ice: &'a Credentials,
+    /// The node certificate (its fingerprint is written).
+    pub certificate: &'a NodeCertificate,
+    /// Our direction, as written (in an answer: the offer's reversed).
+    pub direction: Direction,
+    /// The codecs, in order of preference (in an answer: those kept).
+    pub codecs: &'a [AnswerCodec],
+    /// Our SSRC and CNAME (`a=ssrc`).
+    pub ssrc: u32,
+    pub cname: &'a str,
 }
 
 /// The node's SDP (ICE-lite, one audio section, rtcp-mux), offer or answer.
-fn write_sdp(a: &Description<'_>) -> String {
-    let setup = match a.side {
-        Side::Offerer => Setup::Actpass,
-        Side::Answerer(setup) => setup,
-    };
+fn write_sdp(a: &LocalSdp<'_>, setup: Setup) -> String {
     let ip_kind = if a.ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = String::with_capacity(1024);
     let mut line = |args: std::fmt::Arguments<'_>| {

@@ -94,19 +94,21 @@ impl Call {
         assert_eq!(params.dtls_role, DtlsRole::Server);
         let leg = BrowserLeg::new(now, &cert, params).unwrap();
         let codecs = pcmu();
-        let answer = answer_sdp(&Answer {
-            session_id: 42,
-            ip: node_addr().ip(),
-            port: node_addr().port(),
-            mid: &offer.mid,
-            ice: &local,
-            certificate: &cert,
-            setup: offer.answer_setup(),
-            offer_direction: offer.direction,
-            codecs: &codecs,
-            ssrc: OUR_SSRC,
-            cname: "node",
-        });
+        let answer = answer_sdp(
+            &LocalSdp {
+                session_id: 42,
+                ip: node_addr().ip(),
+                port: node_addr().port(),
+                mid: &offer.mid,
+                ice: &local,
+                certificate: &cert,
+                direction: offer.direction.reversed(),
+                codecs: &codecs,
+                ssrc: OUR_SSRC,
+                cname: "node",
+            },
+            offer.answer_setup(),
+        );
         rtc.sdp_api()
             .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
             .unwrap();
@@ -488,19 +490,21 @@ fn answer_sdp_parses_back_with_everything_the_browser_needs() {
             fmtp: Some("0-15".into()),
         },
     ];
-    let sdp = answer_sdp(&Answer {
-        session_id: 7,
-        ip: "198.51.100.1".parse().unwrap(),
-        port: 40000,
-        mid: "0",
-        ice: &creds,
-        certificate: &cert,
-        setup: Setup::Passive,
-        offer_direction: Direction::SendOnly,
-        codecs: &codecs,
-        ssrc: OUR_SSRC,
-        cname: "node",
-    });
+    let sdp = answer_sdp(
+        &LocalSdp {
+            session_id: 7,
+            ip: "198.51.100.1".parse().unwrap(),
+            port: 40000,
+            mid: "0",
+            ice: &creds,
+            certificate: &cert,
+            direction: Direction::SendOnly.reversed(),
+            codecs: &codecs,
+            ssrc: OUR_SSRC,
+            cname: "node",
+        },
+        Setup::Passive,
+    );
     let parsed = SessionDescription::parse(&sdp).unwrap();
     assert!(parsed.ice_lite());
     assert_eq!(parsed.bundle_group().unwrap().mids, vec!["0".to_owned()]);
@@ -601,7 +605,7 @@ impl Call {
 const FIRST_RETRANSMIT: Duration = Duration::from_secs(1);
 
 fn our_offer(cert: &NodeCertificate, local: &Credentials, codecs: &[AnswerCodec]) -> String {
-    offer_sdp(&Offer {
+    offer_sdp(&LocalSdp {
         session_id: 43,
         ip: node_addr().ip(),
         port: node_addr().port(),
@@ -736,19 +740,21 @@ impl ActiveBrowser {
 
     /// Its answer to our offer, written with our own writer (`a=setup:active`).
     fn answer(&self) -> String {
-        answer_sdp(&Answer {
-            session_id: 9,
-            ip: browser_addr().ip(),
-            port: browser_addr().port(),
-            mid: "0",
-            ice: &self.ice,
-            certificate: &self.cert,
-            setup: Setup::Active,
-            offer_direction: Direction::SendRecv,
-            codecs: &pcmu(),
-            ssrc: 0x1234,
-            cname: "browser",
-        })
+        answer_sdp(
+            &LocalSdp {
+                session_id: 9,
+                ip: browser_addr().ip(),
+                port: browser_addr().port(),
+                mid: "0",
+                ice: &self.ice,
+                certificate: &self.cert,
+                direction: Direction::SendRecv.reversed(),
+                codecs: &pcmu(),
+                ssrc: 0x1234,
+                cname: "browser",
+            },
+            Setup::Active,
+        )
     }
 
     fn check(&self, node: &Credentials, nominate: bool) -> Vec<u8> {
@@ -977,7 +983,7 @@ fn offer_sdp_parses_back_with_actpass_our_mid_direction_and_credentials() {
     assert!(sdp.contains("a=rtpmap:0 PCMU/8000\r\n"));
     assert!(sdp.contains(&format!("a=ssrc:{OUR_SSRC} cname:node\r\n")));
     assert!(sdp.contains("a=candidate:1 1 udp 2130706431 198.51.100.1 3478 typ host\r\n"));
-    let recvonly = offer_sdp(&Offer {
+    let recvonly = offer_sdp(&LocalSdp {
         direction: Direction::RecvOnly,
         mid: "audio",
         session_id: 1,
