@@ -4,7 +4,7 @@
 //   PHONE_URL=http://localhost:8787 PHONE_USERS=1001:demo-1001 node tests/echo.spec.mjs
 //
 // Run by tests/tests/phone_in_browser.rs with a media node. Exits non-zero on failure or after 90 s.
-import { chromium } from 'playwright-core';
+import { launchForCalls } from './chromium.mjs';
 
 const url = process.env.PHONE_URL;
 const [user, password] = (process.env.PHONE_USERS ?? '').split(',')[0].split(':');
@@ -17,17 +17,7 @@ setTimeout(() => {
   process.exit(1);
 }, 90_000).unref();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  headless: true,
-  timeout: 30_000,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required',
-    '--allow-loopback-in-peer-connection',
-  ],
-});
+const browser = await launchForCalls();
 let code = 0;
 try {
   const context = await browser.newContext({ serviceWorkers: 'block' });

@@ -6,7 +6,7 @@
 //   LEAN_URL=http://127.0.0.1:PORT node tests/lean-leg.spec.mjs
 //
 // Run by tests/tests/lean_leg_in_browser.rs. Exits non-zero on failure or after 45 s.
-import { chromium } from 'playwright-core';
+import { launchForCalls } from './chromium.mjs';
 
 const url = process.env.LEAN_URL;
 if (!url) {
@@ -18,17 +18,7 @@ setTimeout(() => {
   process.exit(1);
 }, 45_000).unref();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  headless: true,
-  timeout: 30_000,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required',
-    '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
-  ],
-});
+const browser = await launchForCalls(['--disable-features=WebRtcHideLocalIpsWithMdns']);
 let code = 0;
 try {
   const context = await browser.newContext();

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchForCalls } from './chromium.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const results = join(here, '..', 'test-results');
@@ -26,17 +26,7 @@ setTimeout(() => {
   process.exit(1);
 }, 150_000).unref();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  headless: true,
-  timeout: 30_000,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required',
-    '--allow-loopback-in-peer-connection',
-  ],
-});
+const browser = await launchForCalls();
 
 const logs = new Map();
 
