@@ -45,10 +45,15 @@ impl MediaNode {
             )));
         }
         let control = SocketAddr::from(([127, 0, 0, 1], crate::free_tcp_port()?));
-        let media = SocketAddr::from((
-            [127, 0, 0, 1],
-            UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port(),
-        ));
+        // A free port, but never one inside the node's RTP range (the node refuses that).
+        let mut media_port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        for _ in 0..64 {
+            if !(rtp.0..=rtp.1).contains(&media_port) {
+                break;
+            }
+            media_port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        }
+        let media = SocketAddr::from(([127, 0, 0, 1], media_port));
         let mut cmd = Command::new(bin);
         cmd.env("MEDIA_NODE_ID", id)
             .env("MEDIA_NODE_REGION", "local")
