@@ -7,8 +7,10 @@
 //! each browser pre-encrypts G.711 packets (20 ms, 160-byte payload) and the bench feeds, round
 //! by round (one packet per session and direction, virtual clock +20 ms a round):
 //!
-//! - browser -> upstream: SRTP in, str0m decrypts, the bridge re-headers to plain RTP;
-//! - upstream -> browser: plain RTP in, the bridge writes it to str0m, which encrypts (SRTP).
+//! - browser -> upstream: SRTP in, the bridge's browser leg unprotects it in place and the
+//!   bridge re-heads it to plain RTP;
+//! - upstream -> browser: plain RTP in, the bridge writes the browser-side header and the leg
+//!   protects it in place (SRTP).
 //!
 //! Figures printed (speed goals live here, never in timed tests):
 //!
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use cpu_time::ThreadTime;
 use media_node::bridge::{rtp, Bridge, BridgeConfig, PortBinder};
+use media_node::dtls::NodeCertificate;
 use shared::control::{AllocateRequest, ApplyAnswer, Mode, SessionId};
 use shared::sdp::SessionDescription;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -175,14 +178,18 @@ fn pump(
 /// N bridged sessions, ICE + DTLS completed with N str0m browsers on a virtual clock.
 fn establish(n: usize, t0: Instant) -> Setup {
     let mut now = t0;
-    let mut bridge = Bridge::new(BridgeConfig {
-        media_addr: media_addr(),
-        rtp_ip: rtp_ip(),
-        rtp_port_min: 40_000,
-        rtp_port_max: 40_000 + 2 * n as u16 + 1,
-        capacity: n,
-        media_timeout: Duration::from_secs(60),
-    });
+    let certificate = NodeCertificate::generate().expect("node certificate");
+    let mut bridge = Bridge::new(
+        BridgeConfig {
+            media_addr: media_addr(),
+            rtp_ip: rtp_ip(),
+            rtp_port_min: 40_000,
+            rtp_port_max: 40_000 + 2 * n as u16 + 1,
+            capacity: n,
+            media_timeout: Duration::from_secs(60),
+        },
+        certificate,
+    );
     let mut browsers = Vec::with_capacity(n);
     let mut rtp_ports = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(n);
@@ -506,9 +513,9 @@ fn main() {
     let mut last = None;
     let mut all_latency = Vec::new();
     for n in session_counts() {
-        // Enough rounds for stable percentiles and for str0m's per-stream statistics windows to
-        // fill (the heap per session levels off after about 6 s of traffic), and under
-        // ICE-lite's 15 s consent window.
+        // Enough rounds for stable percentiles and for any per-stream state to reach its steady
+        // size (with str0m as the leg, the heap per session levelled off after about 6 s of
+        // traffic), and under the browser stand-in's consent window.
         let rounds = if n < 50 { 450 } else { 350 };
         let setup_start = Instant::now();
         let mut setup = establish(n, t0);

@@ -98,6 +98,7 @@ fn new_calls(n: usize, cert: &NodeCertificate, now: Instant) -> Calls {
         let answer = answer_sdp(
             &LocalSdp {
                 session_id: i as u64,
+                version: 1,
                 ip: node_addr(i).ip(),
                 port: node_addr(i).port(),
                 mid: &offer.mid,

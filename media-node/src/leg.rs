@@ -26,8 +26,9 @@
 //!   authenticates tells DTLS the browser is done ([`DtlsLeg::confirm_peer`]), which drops the
 //!   handshake state.
 //! - **Out**: [`BrowserLeg::protect_rtp`] protects a plain RTP packet in place and returns the
-//!   ICE-selected address, or refuses without keys, without a nominated address or without
-//!   consent (RFC 7675 §5.1). ICE responses, DTLS flights and SRTCP reports wait in a small
+//!   ICE-selected address (before the browser's nominating check: the validated address its
+//!   DTLS came from, as Chrome sends its first packets before it nominates), or refuses
+//!   without keys, without such an address or without consent (RFC 7675 §5.1). ICE responses, DTLS flights and SRTCP reports wait in a small
 //!   queue for [`BrowserLeg::poll_transmit`].
 //! - **Time**: [`BrowserLeg::poll_timeout`] is the earliest of the DTLS timer, the next report
 //!   and the consent deadline; [`BrowserLeg::handle_timeout`] runs DTLS retransmissions and
@@ -441,11 +442,22 @@ struct AwaitingAnswer {
     early_dtls: VecDeque<Vec<u8>>,
 }
 
+/// What an answerer leg needs to make its DTLS leg once the browser starts (its first valid
+/// ICE check): the browser may get our answer only when the far end answers, long after the
+/// leg was made, and the DTLS handshake deadline must not run before then. Boxed in the leg.
+struct DeferredDtls {
+    certificate: NodeCertificate,
+    role: DtlsRole,
+    fingerprints: Vec<PeerFingerprint>,
+}
+
 /// One call's browser side: ICE-lite + DTLS-SRTP + RTCP, sans-IO. See the module documentation.
 pub struct BrowserLeg {
     ice: IceLite,
-    /// `None` only in an offerer leg before the browser's answer.
+    /// `None` in an answerer leg until the browser's first valid check, and in an offerer leg
+    /// until the browser's answer.
     dtls: Option<DtlsLeg>,
+    deferred_dtls: Option<Box<DeferredDtls>>,
     awaiting_answer: Option<Box<AwaitingAnswer>>,
     keys: Option<Box<Keyed>>,
     /// Where DTLS flights go: the source of the last DTLS datagram, or the selected address.
@@ -486,33 +498,55 @@ impl std::fmt::Debug for BrowserLeg {
 }
 
 impl BrowserLeg {
-    /// A leg for one call, made from the browser's offer (the node answers). A server leg
-    /// waits for the browser's ClientHello; a client leg sends its ClientHello once ICE has
-    /// nominated an address.
+    /// A leg for one call, made from the browser's offer (the node answers). Its DTLS leg
+    /// starts with the browser's first valid ICE check (the browser has our answer then), so
+    /// the handshake deadline counts from there and a call that rings for a while holds no
+    /// handshake state. A server leg then waits for the browser's ClientHello; a client leg
+    /// sends its ClientHello once ICE has nominated an address. Refused without a fingerprint.
     pub fn new(
         now: Instant,
         certificate: &NodeCertificate,
         params: LegParams,
     ) -> Result<Self, LegError> {
+        if params.remote_fingerprints.is_empty() {
+            return Err(LegError::Dtls(DtlsError::NoFingerprint));
+        }
         let mut ice = IceLite::new(params.local_ice);
         if let Some(remote) = params.remote_ice {
             ice.set_remote(remote);
         }
-        let dtls = DtlsLeg::new(
-            certificate,
-            params.dtls_role,
-            &params.remote_fingerprints,
-            now,
-        )?;
-        Ok(Self::with_parts(
+        let mut leg = Self::with_parts(
             now,
             ice,
-            Some(dtls),
+            None,
             None,
             params.ssrc,
             params.clock_rate,
             params.cname,
-        ))
+        );
+        leg.deferred_dtls = Some(Box::new(DeferredDtls {
+            certificate: certificate.clone(),
+            role: params.dtls_role,
+            fingerprints: params.remote_fingerprints,
+        }));
+        leg.dtls_timeout = None;
+        Ok(leg)
+    }
+
+    /// An answerer leg at the browser's first valid check: its DTLS leg starts now.
+    fn start_deferred_dtls(&mut self, now: Instant) -> Result<(), LegError> {
+        let Some(deferred) = self.deferred_dtls.take() else {
+            return Ok(());
+        };
+        let dtls = DtlsLeg::new(
+            &deferred.certificate,
+            deferred.role,
+            &deferred.fingerprints,
+            now,
+        )?;
+        self.dtls = Some(dtls);
+        self.dtls_timeout = Some(now);
+        Ok(())
     }
 
     /// A leg for a call where the node offers ([`offer_sdp`] with `local_ice`) and the
@@ -617,6 +651,7 @@ impl BrowserLeg {
         BrowserLeg {
             ice,
             dtls,
+            deferred_dtls: None,
             awaiting_answer,
             keys: None,
             dtls_peer: None,
@@ -649,6 +684,18 @@ impl BrowserLeg {
         self.ice.selected()
     }
 
+    /// The browser's ICE credentials, once known (its offer, or its answer to ours).
+    pub fn remote_credentials(&self) -> Option<&Credentials> {
+        self.ice.remote_credentials()
+    }
+
+    /// ICE restart (RFC 8445 §9) from the browser's new offer: new credentials both ways. The
+    /// selected address, its consent and the DTLS-SRTP keys stay, so media keeps flowing
+    /// until the browser nominates under the new credentials.
+    pub fn restart_ice(&mut self, local: Credentials, remote: Credentials) {
+        self.ice.restart(local, Some(remote));
+    }
+
     /// RTCP-level statistics.
     pub fn stats(&self) -> &LegStats {
         &self.stats
@@ -659,6 +706,11 @@ impl BrowserLeg {
         self.keys.is_some()
     }
 
+    /// The SRTP protection profile the DTLS handshake settled on, once it has.
+    pub fn srtp_profile(&self) -> Option<srtp::Profile> {
+        self.keys.as_deref().map(|k| k.outbound.profile())
+    }
+
     /// Whether the DTLS handshake state (dimpl) is still held.
     pub fn has_handshake_state(&self) -> bool {
         self.dtls.as_ref().is_some_and(DtlsLeg::has_handshake_state)
@@ -666,7 +718,10 @@ impl BrowserLeg {
 
     /// Our DTLS role; `None` in an offerer leg before the answer.
     pub fn dtls_role(&self) -> Option<DtlsRole> {
-        self.dtls.as_ref().map(DtlsLeg::role)
+        self.dtls
+            .as_ref()
+            .map(DtlsLeg::role)
+            .or(self.deferred_dtls.as_ref().map(|d| d.role))
     }
 
     /// Media can flow: ICE has a selected address, DTLS gave keys, and consent had not expired
@@ -724,6 +779,10 @@ impl BrowserLeg {
             Ok(handled) => {
                 self.enqueue(source, &out[..handled.response_len]);
                 self.consent_lost = self.ice.consent_expired(now);
+                if self.deferred_dtls.is_some() {
+                    self.start_deferred_dtls(now)?;
+                    self.pump_dtls(now)?;
+                }
                 let client = self.dtls_role() == Some(DtlsRole::Client);
                 if client && self.dtls_peer.is_none() {
                     self.dtls_peer = self.ice.selected();
@@ -793,15 +852,16 @@ impl BrowserLeg {
     }
 
     /// SRTP-protects the plain RTP packet `buf[..len]` in place (`buf` needs
-    /// [`srtp::MAX_RTP_OVERHEAD`] spare bytes) and says where it goes: the ICE-selected address.
-    /// Refused without keys, without a selected address, or once consent expired.
+    /// [`srtp::MAX_RTP_OVERHEAD`] spare bytes) and says where it goes: the ICE-selected address
+    /// (until the browser nominates, the validated address its DTLS came from). Refused
+    /// without keys, without an address, or once consent expired.
     pub fn protect_rtp(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         len: usize,
     ) -> Result<(SocketAddr, usize), LegError> {
-        let destination = self.ice.selected().ok_or(LegError::NotSelected)?;
+        let destination = self.destination().ok_or(LegError::NotSelected)?;
         if self.ice.consent_expired(now) {
             self.consent_lost = true;
             return Err(LegError::ConsentExpired);
@@ -880,7 +940,7 @@ impl BrowserLeg {
     }
 
     fn send_report(&mut self, now: Instant) -> Result<(), LegError> {
-        let Some(destination) = self.ice.selected() else {
+        let Some(destination) = self.destination() else {
             return Ok(());
         };
         if self.consent_lost {
@@ -976,6 +1036,13 @@ impl BrowserLeg {
         awaiting.early_dtls.push_back(datagram.to_vec());
     }
 
+    /// Where media goes: the ICE-selected address, or before the browser nominates one, the
+    /// validated address its DTLS came from (a browser starts its media as soon as DTLS is
+    /// done, often a few packets before its nominating check).
+    fn destination(&self) -> Option<SocketAddr> {
+        self.ice.selected().or(self.dtls_peer)
+    }
+
     fn is_validated(&self, source: SocketAddr) -> bool {
         self.ice.selected() == Some(source) || self.ice.addresses().any(|a| a == source)
     }
@@ -1057,6 +1124,9 @@ pub fn offer_sdp(local: &LocalSdp<'_>) -> String {
 pub struct LocalSdp<'a> {
     /// `o=` session id.
     pub session_id: u64,
+    /// `o=` session version: 1 in the first offer or answer, one more in each later one of
+    /// the session (RFC 3264 §8).
+    pub version: u64,
     /// The media address (c=, o=, candidate).
     pub ip: IpAddr,
     /// The media port.
@@ -1085,7 +1155,10 @@ fn write_sdp(a: &LocalSdp<'_>, setup: Setup) -> String {
         s.push_str("\r\n");
     };
     line(format_args!("v=0"));
-    line(format_args!("o=- {} 1 IN {ip_kind} {}", a.session_id, a.ip));
+    line(format_args!(
+        "o=- {} {} IN {ip_kind} {}",
+        a.session_id, a.version, a.ip
+    ));
     line(format_args!("s=-"));
     line(format_args!("t=0 0"));
     line(format_args!("a=ice-lite"));

@@ -31,6 +31,7 @@ use tracing::{debug, warn};
 
 use crate::bridge::{Bridge, BridgeConfig, BridgeEvent, BridgeMetrics, EndReason, PortBinder};
 use crate::demux::{self, PacketKind};
+use crate::dtls::NodeCertificate;
 use crate::report::records::FinishedCalls;
 use crate::udp_batch::{self, RecvBatch, SendBatch, BATCH};
 
@@ -181,6 +182,7 @@ pub fn spawn(
     let local = media.local_addr()?;
     let (bind_ip, media_port) = (local.ip(), local.port());
     let registry = poll.registry().try_clone()?;
+    let certificate = NodeCertificate::generate().map_err(io::Error::other)?;
     let thread = thread::Builder::new().name("media".into()).spawn(move || {
         let mut shell = Shell {
             poll,
@@ -190,7 +192,7 @@ pub fn spawn(
                 bind_ip,
                 pairs: HashMap::new(),
             },
-            bridge: Bridge::new(config),
+            bridge: Bridge::new(config, certificate),
             stats,
             finished,
             commands: rx,

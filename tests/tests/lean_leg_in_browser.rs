@@ -190,6 +190,7 @@ fn answer(
     let answer = answer_sdp(
         &LocalSdp {
             session_id: 1,
+            version: 1,
             ip: media_addr.ip(),
             port: media_addr.port(),
             mid: &offer.mid,

@@ -1,7 +1,7 @@
 //! The bridge core, sans-IO: sessions with a browser leg (ICE-lite, DTLS-SRTP and rtcp-mux on
-//! the one multiplexed media port, through str0m) and an upstream leg (plain RTP/AVP on a port
-//! pair of the configured range), fed datagrams and time, returning datagrams to send and when
-//! to wake up.
+//! the one multiplexed media port, a [`BrowserLeg`] of our own) and an upstream leg (plain
+//! RTP/AVP on a port pair of the configured range), fed datagrams and time, returning datagrams
+//! to send and when to wake up.
 //!
 //! The caller (the IO shell in [`crate::media`], or a test) owns the sockets and the clock:
 //!
@@ -16,13 +16,19 @@
 //! Control calls ([`Bridge::allocate`], [`Bridge::apply_answer`], [`Bridge::renegotiate`],
 //! [`Bridge::release`], [`Bridge::stats`]) take and return the `shared::control` messages.
 //! Calls from the upstream start the other way round: [`Bridge::allocate_inbound`] takes the
-//! upstream's RTP/AVP offer and makes str0m offer to the browser (ICE-lite, `setup:actpass`),
-//! [`Bridge::apply_browser_answer`] takes the browser's answer and returns the upstream's
-//! answer; from then on the session relays exactly like one the browser offered.
+//! upstream's RTP/AVP offer and makes the node's offer to the browser (ICE-lite,
+//! `setup:actpass`), [`Bridge::apply_browser_answer`] takes the browser's answer and returns
+//! the upstream's answer; from then on the session relays exactly like one the browser offered.
 //!
-//! Per packet the core takes no lock and spawns nothing; relayed packets are written into
-//! recycled buffers. str0m itself copies each browser-leg packet once (its RTP-mode payload is
-//! an `Arc<[u8]>`), see the crate docs.
+//! The node writes its SDP for the browser itself ([`leg::answer_sdp`], [`leg::offer_sdp`]):
+//! one audio section, ICE-lite, one host candidate on the media port, the node certificate's
+//! fingerprint, rtcp-mux, no header extensions (audio needs none) and the codecs the call keeps,
+//! with the browser's payload type numbers in an answer and the usual WebRTC ones in an offer.
+//!
+//! Per packet the core takes no lock, spawns nothing and allocates nothing: a browser datagram
+//! is copied once into a recycled buffer, unprotected there, re-headed in place and sent on
+//! from it; an upstream packet is written once into a recycled buffer with the browser-side
+//! header and protected there.
 
 mod negotiate;
 mod ports;
@@ -43,18 +49,15 @@ use shared::control::{
     Renegotiate, RenegotiateResponse, SessionId, SessionStats, UpstreamReoffer,
     UpstreamReofferResponse,
 };
-use shared::sdp::{offered_codecs, Codec, PayloadCodec, PayloadTypeMap, SessionDescription};
+use shared::sdp::{Codec, PayloadCodec, PayloadTypeMap, SessionDescription, Setup};
 use shared::sdp::{Direction as SdpDirection, MediaType};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::FormatParams;
-use str0m::media::{Direction, MediaKind};
-use str0m::media::{Frequency, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, RtpWrite};
-use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use tracing::{debug, info};
 
 use crate::demux::{self, PacketKind};
+use crate::dtls::{DtlsError, DtlsRole, NodeCertificate};
+use crate::ice::Credentials;
+use crate::leg::{self, AnswerCodec, BrowserLeg, BrowserSdp, LegError, LocalSdp, Received};
+use crate::srtp;
 pub use negotiate::{
     browser_answer_payload_types, browser_offer, upstream_answer, upstream_inbound_answer,
     upstream_inbound_offer, upstream_offer, BrowserOffer, UpstreamAnswer, UpstreamOffer,
@@ -283,36 +286,42 @@ impl Upstream {
     }
 }
 
+/// What the node says of its browser side in SDP, kept to write the later answers of the call.
+#[derive(Debug)]
+struct LocalSide {
+    /// `o=` session id and version (one more for each answer to a re-offer).
+    session_id: u64,
+    version: u64,
+    /// The audio section's `a=mid` (the browser's when it offered).
+    mid: Box<str>,
+    /// The SSRC and CNAME of the stream toward the browser.
+    ssrc: u32,
+    cname: Box<str>,
+    /// Our direction toward the browser.
+    direction: SdpDirection,
+    /// Our `a=setup`: `actpass` in our offer, then the role the handshake took in answers.
+    setup: Setup,
+}
+
 struct Session {
     id: SessionId,
     call_id: String,
     mode: Mode,
-    rtc: Rtc,
-    ufrag: String,
-    mid: Option<Mid>,
-    /// Codecs answered to the browser (its PT numbers).
+    leg: BrowserLeg,
+    local: LocalSide,
+    /// Codecs answered (or offered) to the browser, with its PT numbers.
     browser_codecs: Vec<PayloadCodec>,
-    /// str0m's last answer, before narrowing: every answer from the upstream (a provisional one
-    /// and then the final one) narrows it again. Boxed to its length: it lives as long as the call.
-    generated_answer: Box<str>,
     browser_addrs: Vec<SocketAddr>,
     upstream: Option<Upstream>,
-    /// Inbound call: the node's offer to the browser, until its answer arrives.
-    pending_offer: Option<SdpPendingOffer>,
     /// Inbound call: the upstream made the offer (the node answers it, never the reverse).
     inbound: bool,
     created: Instant,
     last_activity: Instant,
-    rtc_timeout: Instant,
-    /// Next extended sequence number towards the browser (its ROC starts at 0).
-    seq_to_browser: u64,
+    /// Next sequence number towards the browser.
+    seq_to_browser: u16,
     from_browser: rtp::ReceiveStats,
     from_upstream: rtp::ReceiveStats,
     dropped: u64,
-    rtt_ms: Option<u32>,
-    /// Fraction of our stream the browser reports lost (its RTCP RRs, through str0m).
-    browser_reported_loss: Option<f32>,
-    ended: Option<EndReason>,
 }
 
 impl std::fmt::Debug for Session {
@@ -327,48 +336,42 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// When this session needs [`Bridge::handle_timeout`] next.
     fn deadline(&self, media_timeout: Duration) -> Instant {
-        let rtcp = self
-            .upstream
-            .as_ref()
-            .map_or(self.rtc_timeout, |u| u.next_rtcp);
-        self.rtc_timeout
-            .min(rtcp)
-            .min(self.last_activity + media_timeout)
+        let mut deadline = self.last_activity + media_timeout;
+        if let Some(at) = self.leg.poll_timeout() {
+            deadline = deadline.min(at);
+        }
+        if let Some(upstream) = &self.upstream {
+            deadline = deadline.min(upstream.next_rtcp);
+        }
+        deadline
     }
 
     /// A session that has just started: no media yet, every counter at zero. Callers fill in what
-    /// their direction knows (answer, codecs, upstream leg, pending offer).
+    /// their direction knows (codecs, upstream leg).
     fn new(
         id: SessionId,
         call_id: String,
         mode: Mode,
-        rtc: Rtc,
-        ufrag: String,
+        leg: BrowserLeg,
+        local: LocalSide,
         now: Instant,
     ) -> Self {
         Session {
             id,
             call_id,
             mode,
-            rtc,
-            ufrag,
-            mid: None,
+            leg,
+            local,
             browser_codecs: Vec::new(),
-            generated_answer: Box::default(),
             browser_addrs: Vec::new(),
             upstream: None,
-            pending_offer: None,
             inbound: false,
             created: now,
             last_activity: now,
-            rtc_timeout: now,
-            seq_to_browser: 1,
+            seq_to_browser: rand::rng().random(),
             from_browser: rtp::ReceiveStats::default(),
             from_upstream: rtp::ReceiveStats::default(),
             dropped: 0,
-            rtt_ms: None,
-            browser_reported_loss: None,
-            ended: None,
         }
     }
 
@@ -379,6 +382,43 @@ impl Session {
             .map_or(0, |c| c.codec.clock_rate)
     }
 
+    /// Whether our direction toward the browser lets us send (not `recvonly` or `inactive`
+    /// after the browser put the call on hold).
+    fn sends_to_browser(&self) -> bool {
+        matches!(
+            self.local.direction,
+            SdpDirection::SendRecv | SdpDirection::SendOnly
+        )
+    }
+
+    /// The node's SDP for the browser with `codecs`: the offer of an inbound call, else the
+    /// answer to the browser's latest offer.
+    fn browser_sdp(
+        &self,
+        certificate: &NodeCertificate,
+        media_addr: SocketAddr,
+        codecs: &[PayloadCodec],
+    ) -> String {
+        let codecs: Vec<AnswerCodec> = codecs.iter().map(answer_codec).collect();
+        let local = LocalSdp {
+            session_id: self.local.session_id,
+            version: self.local.version,
+            ip: media_addr.ip(),
+            port: media_addr.port(),
+            mid: &self.local.mid,
+            ice: self.leg.local_credentials(),
+            certificate,
+            direction: self.local.direction,
+            codecs: &codecs,
+            ssrc: self.local.ssrc,
+            cname: &self.local.cname,
+        };
+        match self.local.setup {
+            Setup::Actpass => leg::offer_sdp(&local),
+            setup => leg::answer_sdp(&local, setup),
+        }
+    }
+
     fn stats(&self, now: Instant) -> SessionStats {
         let loss_up = self.from_upstream.loss();
         let loss_browser = self.from_browser.loss();
@@ -386,11 +426,15 @@ impl Session {
         let worst_jitter = jitter.max(self.from_browser.jitter_ms());
         let has_media = self.from_browser.packets + self.from_upstream.packets > 0;
         let upstream_rtt = self.upstream.as_ref().and_then(|u| u.rtt_ms);
+        let leg = self.leg.stats();
+        // What the browser's RTCP reports of our stream.
+        let browser_reported_loss =
+            (leg.reports_received > 0).then(|| f32::from(leg.fraction_lost) / 256.0);
         // The worst loss either way, measured here or reported by a peer's RTCP.
         let loss = [
             loss_up,
             loss_browser,
-            self.browser_reported_loss.unwrap_or(0.0),
+            browser_reported_loss.unwrap_or(0.0),
             self.upstream
                 .as_ref()
                 .and_then(|u| u.reported_loss)
@@ -407,10 +451,10 @@ impl Session {
             loss_from_browser: loss_browser,
             loss_from_upstream: loss_up,
             jitter_ms: jitter,
-            rtt_ms: self.rtt_ms,
+            rtt_ms: leg.rtt_ms,
             mos: has_media.then(|| {
                 rtp::mos_estimate(
-                    rtp::mouth_to_ear_ms(self.rtt_ms, upstream_rtt, worst_jitter),
+                    rtp::mouth_to_ear_ms(leg.rtt_ms, upstream_rtt, worst_jitter),
                     loss,
                     rtp::CodecImpairment::G711,
                 )
@@ -420,13 +464,53 @@ impl Session {
     }
 }
 
+/// A codec of the browser-side SDP.
+fn answer_codec(codec: &PayloadCodec) -> AnswerCodec {
+    AnswerCodec {
+        payload_type: codec.payload_type,
+        name: codec.codec.name.to_string(),
+        clock_rate: codec.codec.clock_rate,
+        channels: codec.codec.channels,
+        fmtp: codec.fmtp.clone(),
+    }
+}
+
+/// The payload type number the node offers a browser for a codec it relays (the numbers
+/// browsers use themselves) and the `a=fmtp` it offers when the upstream gave none.
+fn browser_payload_type(codec: &Codec) -> Option<(u8, Option<&'static str>)> {
+    let known = [
+        (Codec::OPUS, 111, Some("minptime=10;useinbandfec=1")),
+        (Codec::G722, 9, None),
+        (Codec::PCMU, 0, None),
+        (Codec::PCMA, 8, None),
+        (Codec::TELEPHONE_EVENT_8000, 101, Some("0-15")),
+        (Codec::TELEPHONE_EVENT_48000, 110, Some("0-15")),
+    ];
+    known
+        .into_iter()
+        .find(|(c, _, _)| c == codec)
+        .map(|(_, pt, fmtp)| (pt, fmtp))
+}
+
+/// The clock rate of the first audio codec (not telephone-event) of `codecs`, for the RTP
+/// timestamps of our sender reports; 8000 if there is none.
+fn send_clock_rate(codecs: &[PayloadCodec]) -> u32 {
+    codecs
+        .iter()
+        .find(|c| !c.codec.is_auxiliary())
+        .map_or(8000, |c| c.codec.clock_rate)
+}
+
 /// The bridge: every session of the node and the indexes that route datagrams to them.
 #[derive(Debug)]
 pub struct Bridge {
     config: BridgeConfig,
+    /// The node's DTLS certificate: every browser leg uses it, every SDP carries its
+    /// fingerprint.
+    certificate: NodeCertificate,
     ports: PortPool,
-    /// Boxed: a session is several KiB (str0m's `Rtc`), so the slot vector stays small and its
-    /// spare capacity costs a pointer a slot, not a session.
+    /// Boxed: a session is about 1.5 KiB inline (its browser leg most of it), so the slot vector
+    /// stays small and its spare capacity costs a pointer a slot, not a session.
     sessions: Vec<Option<Box<Session>>>,
     free_slots: Vec<usize>,
     by_id: HashMap<SessionId, usize>,
@@ -510,11 +594,13 @@ pub struct BridgeMetrics {
 }
 
 impl Bridge {
-    /// An empty bridge.
-    pub fn new(config: BridgeConfig) -> Self {
+    /// An empty bridge whose browser legs use `certificate` (one per node run:
+    /// [`NodeCertificate::generate`]).
+    pub fn new(config: BridgeConfig, certificate: NodeCertificate) -> Self {
         let ports = PortPool::new(config.rtp_port_min, config.rtp_port_max);
         Self {
             config,
+            certificate,
             ports,
             sessions: Vec::new(),
             free_slots: Vec::new(),
@@ -603,21 +689,21 @@ impl Bridge {
             return Err(ControlError::NoFreePort);
         }
         let offer = negotiate::browser_offer(&request.browser_offer_sdp)?;
-        let sdp_offer = SdpOffer::from_sdp_string(&request.browser_offer_sdp)
+        let browser = BrowserSdp::from_offer(&request.browser_offer_sdp)
+            .map_err(|e| ControlError::bad_sdp(e.to_string()))?;
+        let local = LocalSide {
+            session_id: rand::rng().random_range(1..1 << 40),
+            version: 1,
+            mid: browser.mid.as_str().into(),
+            ssrc: rand::rng().random_range(1..=u32::MAX),
+            cname: Alphanumeric.sample_string(&mut rand::rng(), 16).into(),
+            direction: browser.direction.reversed(),
+            setup: browser.answer_setup(),
+        };
+        let mut params = browser.leg_params(self.fresh_credentials(), local.ssrc, &local.cname);
+        params.clock_rate = send_clock_rate(&offer.codecs);
+        let leg = BrowserLeg::new(now, &self.certificate, params)
             .map_err(|e| ControlError::bad_sdp(format!("browser offer: {e}")))?;
-
-        let credentials = self.fresh_credentials();
-        let ufrag = credentials.ufrag.clone();
-        let mut rtc = webrtc_config(credentials).build(now);
-        let candidate = Candidate::host(self.config.media_addr, "udp")
-            .map_err(|e| ControlError::bad_sdp(format!("local candidate: {e}")))?;
-        rtc.add_local_candidate(candidate);
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(sdp_offer)
-            .map_err(|e| ControlError::bad_sdp(format!("browser offer not accepted: {e}")))?;
-        let generated_answer = answer.to_sdp_string().into_boxed_str();
-        let browser_answer_sdp = negotiate::narrow_answer(&generated_answer, &offer.codecs)?;
 
         let (upstream, upstream_offer_sdp) = match request.mode {
             Mode::Echo => (None, None),
@@ -643,25 +729,25 @@ impl Bridge {
             }
         };
 
-        let id = SessionId::new(format!(
-            "s{}",
-            Alphanumeric.sample_string(&mut rand::rng(), 20)
-        ));
+        let id = new_session_id();
         let session = Session {
-            mid: offer.mid.as_deref().map(Mid::from),
             browser_codecs: offer.codecs,
-            generated_answer,
             upstream,
             ..Session::new(
                 id.clone(),
                 request.call_id.clone(),
                 request.mode,
-                rtc,
-                ufrag.clone(),
+                leg,
+                local,
                 now,
             )
         };
-        self.start(session, now);
+        let browser_answer_sdp = session.browser_sdp(
+            &self.certificate,
+            self.config.media_addr,
+            &session.browser_codecs,
+        );
+        self.start(session);
         info!(session = %id, call_id = %request.call_id, mode = ?request.mode, "session allocated");
         Ok(AllocateResponse {
             session_id: id,
@@ -673,7 +759,7 @@ impl Bridge {
     /// Puts a new session in a free slot and indexes it by id, ufrag and upstream ports.
     fn insert(&mut self, session: Session) -> usize {
         let id = session.id.clone();
-        let ufrag = session.ufrag.clone();
+        let ufrag = session.leg.local_credentials().ufrag().to_owned();
         let port = session.upstream.as_ref().map(|u| u.rtp_port);
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -694,32 +780,29 @@ impl Bridge {
         slot
     }
 
-    /// Adds a new session, counts it and runs its engine once (its first output is its answer
-    /// or offer being ready).
-    fn start(&mut self, session: Session, now: Instant) {
+    /// Adds a new session, counts it and sets its first timer.
+    fn start(&mut self, session: Session) {
         let slot = self.insert(session);
         self.allocated += 1;
-        self.drive(slot, now);
+        self.drive(slot);
     }
 
-    /// A local ICE ufrag no session uses, and a password.
-    fn fresh_credentials(&self) -> IceCreds {
-        let ufrag = loop {
-            let candidate = Alphanumeric.sample_string(&mut rand::rng(), 8);
-            if !self.by_ufrag.contains_key(&candidate) {
-                break candidate;
+    /// Local ICE credentials whose ufrag no session uses.
+    fn fresh_credentials(&self) -> Credentials {
+        loop {
+            let credentials = Credentials::random();
+            if !self.by_ufrag.contains_key(credentials.ufrag()) {
+                return credentials;
             }
-        };
-        IceCreds {
-            ufrag,
-            pass: Alphanumeric.sample_string(&mut rand::rng(), 24),
         }
     }
 
     /// Creates a session for a call from the upstream: binds an upstream port pair through
     /// `binder` (symmetric RTP, latched as for any bridge session) and makes the WebRTC offer
-    /// for the browser (str0m as the offerer: ICE-lite, `setup:actpass`, rtcp-mux, one host
-    /// candidate on the media port, the upstream's relayable codecs and telephone-event).
+    /// for the browser (ICE-lite, `setup:actpass`, rtcp-mux, one host candidate on the media
+    /// port, the upstream's relayable codecs and telephone-event under the payload type
+    /// numbers browsers use). The session takes the browser's ICE checks and DTLS at once, so a
+    /// browser that starts before its answer reaches the node loses no time.
     pub fn allocate_inbound(
         &mut self,
         now: Instant,
@@ -733,29 +816,45 @@ impl Bridge {
             return Err(ControlError::NoFreePort);
         }
         let offer = negotiate::upstream_inbound_offer(&request.upstream_offer_sdp)?;
-        let credentials = self.fresh_credentials();
-        let ufrag = credentials.ufrag.clone();
-        let codecs: Vec<Codec> = offer.codecs.iter().map(|c| c.codec.clone()).collect();
-        let mut rtc = webrtc_config_for(credentials, &codecs).build(now);
-        let candidate = Candidate::host(self.config.media_addr, "udp")
-            .map_err(|e| ControlError::bad_sdp(format!("local candidate: {e}")))?;
-        rtc.add_local_candidate(candidate);
-        let mut change = rtc.sdp_api();
-        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        let (sdp_offer, pending) = change
-            .apply()
-            .ok_or_else(|| ControlError::bad_sdp("no browser offer could be made"))?;
-        let browser_offer_sdp = sdp_offer.to_sdp_string();
-        let parsed: SessionDescription = browser_offer_sdp.parse().map_err(|e| {
-            ControlError::bad_sdp(format!("cannot re-read the generated offer: {e}"))
-        })?;
-        let browser_codecs = parsed.media.first().map(offered_codecs).unwrap_or_default();
+        let mut browser_codecs: Vec<PayloadCodec> = Vec::new();
+        for codec in &offer.codecs {
+            let Some((payload_type, fmtp)) = browser_payload_type(&codec.codec) else {
+                continue;
+            };
+            if browser_codecs
+                .iter()
+                .all(|c| c.payload_type != payload_type)
+            {
+                browser_codecs.push(PayloadCodec {
+                    payload_type,
+                    codec: codec.codec.clone(),
+                    fmtp: codec.fmtp.clone().or(fmtp.map(str::to_owned)),
+                });
+            }
+        }
         let map = PayloadTypeMap::between(&browser_codecs, &offer.codecs);
         if map.is_empty() {
             return Err(ControlError::bad_sdp(
                 "the browser offer has none of the upstream's codecs",
             ));
         }
+        let local = LocalSide {
+            session_id: rand::rng().random_range(1..1 << 40),
+            version: 1,
+            mid: "0".into(),
+            ssrc: rand::rng().random_range(1..=u32::MAX),
+            cname: Alphanumeric.sample_string(&mut rand::rng(), 16).into(),
+            direction: SdpDirection::SendRecv,
+            setup: Setup::Actpass,
+        };
+        let leg = BrowserLeg::offerer(
+            now,
+            &self.certificate,
+            self.fresh_credentials(),
+            local.ssrc,
+            send_clock_rate(&browser_codecs),
+            &local.cname,
+        );
 
         let rtp_port = self.ports.take(binder).ok_or(ControlError::NoFreePort)?;
         let mut upstream = Upstream::new(rtp_port, offer.codecs, now);
@@ -764,26 +863,26 @@ impl Bridge {
         upstream.rtcp_mux = offer.rtcp_mux;
         upstream.map(map.pairs());
 
-        let id = SessionId::new(format!(
-            "s{}",
-            Alphanumeric.sample_string(&mut rand::rng(), 20)
-        ));
+        let id = new_session_id();
         let session = Session {
-            mid: Some(mid),
             browser_codecs,
             upstream: Some(upstream),
-            pending_offer: Some(pending),
             inbound: true,
             ..Session::new(
                 id.clone(),
                 request.call_id.clone(),
                 Mode::Bridge,
-                rtc,
-                ufrag,
+                leg,
+                local,
                 now,
             )
         };
-        self.start(session, now);
+        let browser_offer_sdp = session.browser_sdp(
+            &self.certificate,
+            self.config.media_addr,
+            &session.browser_codecs,
+        );
+        self.start(session);
         info!(session = %id, call_id = %request.call_id, "inbound session allocated");
         Ok(AllocateInboundResponse {
             session_id: id,
@@ -802,7 +901,7 @@ impl Bridge {
         let slot = self.slot_of(&request.session_id)?;
         let rtp_ip = self.config.rtp_ip;
         let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
-        if session.pending_offer.is_none() {
+        if !session.leg.is_awaiting_answer() {
             return Err(ControlError::bad_sdp(
                 "the session has no offer to the browser waiting for an answer",
             ));
@@ -819,21 +918,23 @@ impl Bridge {
                 "browser answer accepts none of the offered audio codecs",
             ));
         }
-        let sdp_answer = SdpAnswer::from_sdp_string(&request.browser_answer_sdp)
-            .map_err(|e| ControlError::bad_sdp(format!("browser answer: {e}")))?;
-        let Some(pending) = session.pending_offer.take() else {
+        let answer = BrowserSdp::from_answer(&request.browser_answer_sdp)
+            .map_err(|e| ControlError::bad_sdp(e.to_string()))?;
+        let Some(upstream) = session.upstream.as_ref() else {
             return Err(ControlError::UnknownSession);
         };
-        session
-            .rtc
-            .sdp_api()
-            .accept_answer(pending, sdp_answer)
-            .map_err(|e| ControlError::bad_sdp(format!("browser answer not accepted: {e}")))?;
-        let upstream = session
-            .upstream
-            .as_mut()
-            .ok_or(ControlError::UnknownSession)?;
         let map = PayloadTypeMap::between(&kept, &upstream.offered);
+        let failure = session.leg.apply_answer(now, &answer).err();
+        if let Some(LegError::Answer(why)) = failure {
+            return Err(ControlError::bad_sdp(format!("browser answer: {why}")));
+        }
+        session.local.setup = match session.leg.dtls_role() {
+            Some(DtlsRole::Client) => Setup::Active,
+            _ => Setup::Passive,
+        };
+        let Some(upstream) = session.upstream.as_mut() else {
+            return Err(ControlError::UnknownSession);
+        };
         upstream.map(map.pairs());
         upstream.answered = true;
         let answered: Vec<PayloadCodec> = upstream
@@ -852,7 +953,13 @@ impl Bridge {
         );
         session.browser_codecs = kept;
         debug!(session = %request.session_id, pairs = ?map.pairs(), "browser answer applied");
-        self.drive(slot, now);
+        if let Some(e) = failure {
+            // The answer was taken but the DTLS leg it started failed at once: the call is over.
+            info!(session = %request.session_id, error = %e, "browser leg failed");
+            self.end(slot, now, end_reason(&e));
+            return Err(ControlError::bad_sdp(format!("browser answer: {e}")));
+        }
+        self.drive(slot);
         Ok(ApplyBrowserAnswerResponse {
             upstream_answer_sdp,
         })
@@ -877,7 +984,10 @@ impl Bridge {
         request: &ApplyAnswer,
     ) -> Result<ApplyAnswerResponse, ControlError> {
         let slot = self.slot_of(&request.session_id)?;
-        let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
+        let media_addr = self.config.media_addr;
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_deref_mut) else {
+            return Err(ControlError::UnknownSession);
+        };
         if session.inbound {
             return Err(ControlError::bad_sdp(
                 "an inbound session's upstream made the offer: answer it with browser-answer",
@@ -899,55 +1009,82 @@ impl Bridge {
             .filter(|c| map.a_to_b(c.payload_type).is_some())
             .cloned()
             .collect();
-        let browser_answer_sdp = negotiate::narrow_answer(&session.generated_answer, &kept)?;
+        let browser_answer_sdp = session.browser_sdp(&self.certificate, media_addr, &kept);
         debug!(session = %request.session_id, pairs = ?map.pairs(), "upstream answer applied");
         Ok(ApplyAnswerResponse { browser_answer_sdp })
     }
 
-    /// A new offer from the browser on an existing session (hold, resume, ICE restart).
+    /// A new offer from the browser on an existing session (hold, resume, ICE restart). A new
+    /// ICE ufrag from the browser is an ICE restart: the node answers with new credentials and
+    /// keeps sending to the address in use until the browser nominates again. The DTLS
+    /// association and its keys stay (browsers keep their certificate for the life of a
+    /// peer connection), and so does the node's DTLS role.
     pub fn renegotiate(
         &mut self,
-        now: Instant,
+        _now: Instant,
         request: &Renegotiate,
     ) -> Result<RenegotiateResponse, ControlError> {
         let slot = self.slot_of(&request.session_id)?;
         let offer = negotiate::browser_offer(&request.browser_offer_sdp)?;
-        let sdp_offer = SdpOffer::from_sdp_string(&request.browser_offer_sdp)
-            .map_err(|e| ControlError::bad_sdp(format!("browser offer: {e}")))?;
-        let session = self.session_mut(slot).ok_or(ControlError::UnknownSession)?;
-        let answer = session
-            .rtc
-            .sdp_api()
-            .accept_offer(sdp_offer)
-            .map_err(|e| ControlError::bad_sdp(format!("browser offer not accepted: {e}")))?;
-        session.generated_answer = answer.to_sdp_string().into_boxed_str();
-        // Keep what is still offered and, once the upstream answered, what it accepted.
-        let kept: Vec<PayloadCodec> = offer
-            .codecs
-            .into_iter()
-            .filter(|c| match &session.upstream {
-                Some(up) if up.answered => {
-                    up.to_upstream[usize::from(c.payload_type & 0x7f)] != UNMAPPED
-                }
-                _ => true,
-            })
-            .collect();
-        let browser_answer_sdp = negotiate::narrow_answer(&session.generated_answer, &kept)?;
-        // An ICE restart changes our ufrag: re-index.
-        let new_ufrag = browser_answer_sdp
-            .parse::<SessionDescription>()
-            .ok()
-            .and_then(|sdp| {
-                let audio = sdp.media.first()?;
-                sdp.ice_ufrag_for(audio).map(str::to_owned)
-            });
-        let old_ufrag = session.ufrag.clone();
-        if let Some(new_ufrag) = new_ufrag.filter(|u| *u != old_ufrag) {
-            session.ufrag = new_ufrag.clone();
+        let browser = BrowserSdp::from_offer(&request.browser_offer_sdp)
+            .map_err(|e| ControlError::bad_sdp(e.to_string()))?;
+        let (restart, kept) = {
+            let session = self.sessions[slot]
+                .as_deref()
+                .ok_or(ControlError::UnknownSession)?;
+            if session.leg.is_awaiting_answer() {
+                return Err(ControlError::bad_sdp(
+                    "the node's offer to the browser is still waiting for its answer",
+                ));
+            }
+            // Keep what is still offered and, once the upstream answered, what it accepted.
+            let kept: Vec<PayloadCodec> = offer
+                .codecs
+                .into_iter()
+                .filter(|c| match &session.upstream {
+                    Some(up) if up.answered => {
+                        up.to_upstream[usize::from(c.payload_type & 0x7f)] != UNMAPPED
+                    }
+                    _ => true,
+                })
+                .collect();
+            if !kept.iter().any(|c| !c.codec.is_auxiliary()) {
+                return Err(ControlError::bad_sdp(
+                    "the browser's new offer has none of the call's audio codecs",
+                ));
+            }
+            let restart = session
+                .leg
+                .remote_credentials()
+                .is_none_or(|c| c.ufrag() != browser.remote_ice.ufrag());
+            (restart, kept)
+        };
+        let new_local = restart.then(|| self.fresh_credentials());
+        let media_addr = self.config.media_addr;
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_deref_mut) else {
+            return Err(ControlError::UnknownSession);
+        };
+        let old_ufrag = session.leg.local_credentials().ufrag().to_owned();
+        if let Some(local) = new_local {
+            session.leg.restart_ice(local, browser.remote_ice.clone());
+        }
+        session.local.version += 1;
+        session.local.direction = browser.direction.reversed();
+        session.local.mid = browser.mid.as_str().into();
+        session.local.setup = match session.leg.dtls_role() {
+            Some(DtlsRole::Client) => Setup::Active,
+            _ => Setup::Passive,
+        };
+        session.browser_codecs = kept;
+        let browser_answer_sdp =
+            session.browser_sdp(&self.certificate, media_addr, &session.browser_codecs);
+        let new_ufrag = session.leg.local_credentials().ufrag().to_owned();
+        if new_ufrag != old_ufrag {
+            debug!(session = %request.session_id, "ICE restart");
             self.by_ufrag.remove(&old_ufrag);
             self.by_ufrag.insert(new_ufrag, slot);
         }
-        self.drive(slot, now);
+        self.drive(slot);
         Ok(RenegotiateResponse { browser_answer_sdp })
     }
 
@@ -1048,14 +1185,14 @@ impl Bridge {
     }
 
     fn end(&mut self, slot: usize, now: Instant, reason: EndReason) -> SessionStats {
-        let Some(mut session) = self.sessions.get_mut(slot).and_then(Option::take) else {
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::take) else {
             return SessionStats::default();
         };
-        session.rtc.disconnect();
         self.timers.remove(slot);
         self.free_slots.push(slot);
         self.by_id.remove(&session.id);
-        self.by_ufrag.remove(&session.ufrag);
+        self.by_ufrag
+            .remove(session.leg.local_credentials().ufrag());
         for addr in &session.browser_addrs {
             if self.by_browser_addr.get(addr) == Some(&slot) {
                 self.by_browser_addr.remove(addr);
@@ -1136,19 +1273,44 @@ impl Bridge {
             }
         };
         let media_addr = self.config.media_addr;
-        let Ok(receive) = Receive::new(Protocol::Udp, source, media_addr, datagram) else {
-            self.unroutable += 1;
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_deref_mut) else {
             return;
         };
-        let Some(session) = self.session_mut(slot) else {
-            return;
-        };
-        session.last_activity = now;
-        if let Err(e) = session.rtc.handle_input(Input::Receive(now, receive)) {
-            debug!(session = %session.id, error = %e, "browser datagram refused");
-            session.dropped += 1;
+        // One copy into a recycled buffer: the leg unprotects in place, and the plain packet
+        // is re-headed there and sent on from it. The spare bytes take an echo's SRTP tag.
+        let mut buf = self.outbox.buffer();
+        buf.extend_from_slice(datagram);
+        let len = buf.len();
+        buf.resize(len + srtp::MAX_RTP_OVERHEAD, 0);
+        match session.leg.handle_datagram(now, source, &mut buf, len) {
+            Ok(Received::Rtp { len }) => {
+                session.last_activity = now;
+                buf.truncate(len);
+                relay_from_browser(
+                    session,
+                    &mut self.outbox,
+                    buf,
+                    now,
+                    media_addr,
+                    self.config.rtp_ip,
+                );
+            }
+            Ok(Received::Rtcp | Received::Handled) => {
+                session.last_activity = now;
+                self.outbox.recycle(buf);
+            }
+            Ok(Received::Dropped(reason)) => {
+                debug!(session = %session.id, ?reason, "browser datagram dropped");
+                session.dropped += 1;
+                self.outbox.recycle(buf);
+            }
+            Err(e) => {
+                self.outbox.recycle(buf);
+                self.fail(slot, now, &e);
+                return;
+            }
         }
-        self.drive(slot, now);
+        self.drive(slot);
     }
 
     fn receive_upstream(&mut self, now: Instant, source: SocketAddr, port: u16, datagram: &[u8]) {
@@ -1215,68 +1377,58 @@ impl Bridge {
         session
             .from_upstream
             .record(&view, payload.len(), arrival_us, clock_rate);
-        if let Some(mid) = session.mid {
-            let seq = session.seq_to_browser;
-            if let Some(tx) = session.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                tx.write_rtp(
-                    RtpWrite::new(
-                        Pt::from(browser_pt),
-                        seq.into(),
-                        view.timestamp,
-                        now,
-                        payload,
-                    )
-                    .marker(view.marker),
-                );
-                session.seq_to_browser += 1;
-            } else {
-                session.dropped += 1;
-            }
+        if !session.sends_to_browser() {
+            // On hold by the browser: nothing goes its way, and nothing is wrong.
+            return;
         }
-        self.drive(slot, now);
+        // Written once, with the browser leg's header, into a recycled buffer and protected
+        // there.
+        let mut buf = self.outbox.buffer();
+        rtp::write(
+            &mut buf,
+            &rtp::RtpView {
+                payload_type: browser_pt,
+                sequence: session.seq_to_browser,
+                ssrc: session.local.ssrc,
+                ..view
+            },
+            payload,
+        );
+        send_to_browser(session, &mut self.outbox, buf, now, self.config.media_addr);
+        self.drive(slot);
     }
 
-    /// Runs one session's WebRTC engine until it waits: queues its datagrams, relays the RTP it
-    /// decrypted, notes its next timeout. Ends the session if the engine failed.
-    fn drive(&mut self, slot: usize, now: Instant) {
+    /// Hands what one session's browser leg has queued (ICE responses, DTLS flights, RTCP
+    /// reports) to the outbox and sets its timer.
+    fn drive(&mut self, slot: usize) {
+        let media_addr = self.config.media_addr;
         let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let outbox = &mut self.outbox;
-        let failed = loop {
-            match session.rtc.poll_output() {
-                Ok(Output::Timeout(at)) => {
-                    session.rtc_timeout = at;
-                    break false;
-                }
-                Ok(Output::Transmit(t)) => {
-                    let mut buf = outbox.buffer();
-                    buf.extend_from_slice(&t.contents);
-                    outbox.queue.push_back(Pending {
-                        source: t.source,
-                        destination: t.destination,
-                        buf,
-                    });
-                }
-                Ok(Output::Event(event)) => {
-                    on_event(session, outbox, event, now, self.config.rtp_ip)
-                }
-                Err(e) => {
-                    info!(session = %session.id, error = %e, "WebRTC engine failed");
-                    break true;
-                }
-            }
-        };
-        let reason = if failed {
-            EndReason::Failed
-        } else if !session.rtc.is_alive() {
-            EndReason::BrowserClosed
-        } else {
-            self.schedule(slot);
-            return;
-        };
-        session.ended = Some(reason);
-        self.end(slot, now, reason);
+        loop {
+            let mut buf = self.outbox.buffer();
+            buf.resize(leg::MAX_TRANSMIT_LEN, 0);
+            let Some((destination, len)) = session.leg.poll_transmit(&mut buf) else {
+                self.outbox.recycle(buf);
+                break;
+            };
+            buf.truncate(len);
+            self.outbox.queue.push_back(Pending {
+                source: media_addr,
+                destination,
+                buf,
+            });
+        }
+        self.schedule(slot);
+    }
+
+    /// Ends a session whose browser leg failed for good (a DTLS failure, or the browser closed
+    /// DTLS during the handshake).
+    fn fail(&mut self, slot: usize, now: Instant, error: &LegError) {
+        if let Some(session) = self.sessions.get(slot).and_then(Option::as_deref) {
+            info!(session = %session.id, %error, "browser leg failed");
+        }
+        self.end(slot, now, end_reason(error));
     }
 
     /// Sets the session in `slot` to wake at its deadline (its engine's timeout, its next
@@ -1345,11 +1497,12 @@ impl Bridge {
             .upstream
             .as_ref()
             .is_some_and(|u| u.next_rtcp <= now);
-        if session.rtc_timeout <= now {
-            if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
-                debug!(session = %session.id, error = %e, "engine timeout failed");
+        if session.leg.poll_timeout().is_some_and(|at| at <= now) {
+            if let Err(e) = session.leg.handle_timeout(now) {
+                self.fail(slot, now, &e);
+                return;
             }
-            self.drive(slot, now);
+            self.drive(slot);
         }
         if rtcp_due {
             self.send_upstream_rtcp(slot, now);
@@ -1419,179 +1572,120 @@ fn ntp_middle_of(d: Duration) -> u32 {
     u32::try_from(ntp_of(d) >> 16).unwrap_or(u32::MAX)
 }
 
-/// The str0m configuration of a browser leg: ICE-lite, RTP mode (we relay packets, not frames),
-/// the bridge's codecs and RFC 4733 telephone-event at 8 and 48 kHz. str0m answers with the
-/// browser's payload type numbers.
-fn webrtc_config(credentials: IceCreds) -> RtcConfig {
-    // str0m answers in its configuration's order: opus first, as the browser prefers.
-    webrtc_config_for(
-        credentials,
-        &[
-            Codec::OPUS,
-            Codec::G722,
-            Codec::PCMU,
-            Codec::PCMA,
-            Codec::TELEPHONE_EVENT_8000,
-            Codec::TELEPHONE_EVENT_48000,
-        ],
-    )
+/// A new session id.
+fn new_session_id() -> SessionId {
+    SessionId::new(format!(
+        "s{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 20)
+    ))
 }
 
-/// [`webrtc_config`] with only `codecs` (of [`Codec::BRIDGE_AUDIO`]), in their order: what the
-/// node offers the browser for an inbound call.
-fn webrtc_config_for(credentials: IceCreds, codecs: &[Codec]) -> RtcConfig {
-    let mut config = Rtc::builder()
-        .set_ice_lite(true)
-        .set_rtp_mode(true)
-        .set_local_ice_credentials(credentials)
-        .set_stats_interval(Some(Duration::from_secs(1)))
-        // Audio needs only these header extensions. Leaving out transport-wide congestion
-        // control (transport-cc) matters: str0m keeps a send record per packet for it (over
-        // 20 KiB per call after a few seconds), and audio at a fixed codec rate has no use for
-        // bandwidth estimation.
-        .clear_extension_map()
-        .set_extension(1, Extension::AudioLevel)
-        .set_extension(4, Extension::RtpMid)
-        .clear_codecs();
-    for codec in codecs {
-        config = if *codec == Codec::OPUS {
-            config.enable_opus(true, false)
-        } else if *codec == Codec::G722 {
-            config.enable_g722(true, false)
-        } else if *codec == Codec::PCMU {
-            config.enable_pcmu(true, false)
-        } else if *codec == Codec::PCMA {
-            config.enable_pcma(true, false)
-        } else {
-            config
-        };
+/// How a browser leg's failure ends its session.
+fn end_reason(error: &LegError) -> EndReason {
+    match error {
+        LegError::Dtls(DtlsError::ClosedByPeer) => EndReason::BrowserClosed,
+        _ => EndReason::Failed,
     }
-    let events = [
-        (101, Frequency::EIGHT_KHZ, Codec::TELEPHONE_EVENT_8000),
-        (
-            110,
-            Frequency::FORTY_EIGHT_KHZ,
-            Codec::TELEPHONE_EVENT_48000,
-        ),
-    ];
-    for (pt, rate, _) in events.into_iter().filter(|(_, _, c)| codecs.contains(c)) {
-        config.codec_config().add_config(
-            Pt::from(pt),
-            None,
-            str0m::format::Codec::Tele,
-            rate,
-            None,
-            FormatParams {
-                telephone_event_max: Some(15),
-                ..FormatParams::default()
-            },
-        );
-    }
-    config
 }
 
-/// Resend cache per browser-bound stream: a few packets, for the rare NACK.
-const RTX_CACHE_PACKETS: usize = 8;
-const RTX_CACHE_AGE: Duration = Duration::from_millis(200);
-
-/// One str0m event of a session.
-fn on_event(
+/// The plain RTP packet `buf` from the browser: counted, then echoed (echo mode) or sent to the
+/// upstream under the upstream's payload type, from the same buffer.
+fn relay_from_browser(
     session: &mut Session,
     outbox: &mut Outbox,
-    event: Event,
+    mut buf: Vec<u8>,
     now: Instant,
+    media_addr: SocketAddr,
     rtp_ip: IpAddr,
 ) {
-    match event {
-        Event::MediaAdded(added) => {
-            session.mid = Some(added.mid);
-            // Audio toward the browser is not retransmitted (the offers carry no NACK for audio),
-            // so str0m's default resend cache (1024 packets over 3 s) would only hold memory.
-            if let Some(tx) = session.rtc.direct_api().stream_tx_by_mid(added.mid, None) {
-                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
-            }
+    let Some(view) = rtp::parse(&buf) else {
+        session.dropped += 1;
+        outbox.recycle(buf);
+        return;
+    };
+    let payload_len = view.payload.1 - view.payload.0;
+    let arrival_us = now.saturating_duration_since(session.created).as_micros() as u64;
+    let clock_rate = session.clock_rate(view.payload_type);
+    session
+        .from_browser
+        .record(&view, payload_len, arrival_us, clock_rate);
+    let echo_back = session.sends_to_browser();
+    match (session.mode, session.upstream.as_mut()) {
+        (Mode::Echo, _) if !echo_back => outbox.recycle(buf),
+        (Mode::Echo, _) => {
+            // The browser's own packet back, as our stream: our SSRC and sequence numbers.
+            buf[2..4].copy_from_slice(&session.seq_to_browser.to_be_bytes());
+            buf[8..12].copy_from_slice(&session.local.ssrc.to_be_bytes());
+            send_to_browser(session, outbox, buf, now, media_addr);
         }
-        Event::Connected => debug!(session = %session.id, "browser leg connected (ICE + DTLS)"),
-        Event::PeerStats(stats) => {
-            if let Some(rtt) = stats.rtt {
-                session.rtt_ms = u32::try_from(rtt.as_millis()).ok();
-            }
-        }
-        Event::MediaEgressStats(stats) => {
-            if let Some(rtt) = stats.rtt {
-                session.rtt_ms = u32::try_from(rtt.as_millis()).ok();
-            }
-            if let Some(loss) = stats.loss {
-                session.browser_reported_loss = Some(loss.clamp(0.0, 1.0));
-            }
-        }
-        Event::RtpPacket(packet) => {
-            let header = &packet.header;
-            let pt = *header.payload_type;
-            let view = rtp::RtpView {
-                payload_type: pt,
-                marker: header.marker,
-                sequence: header.sequence_number,
-                timestamp: header.timestamp,
-                ssrc: *header.ssrc,
-                payload: (0, packet.payload.len()),
+        (Mode::Bridge, Some(upstream)) => {
+            let upstream_pt = upstream.to_upstream[usize::from(view.payload_type)];
+            let Some(destination) = upstream.destination().filter(|_| upstream_pt != UNMAPPED)
+            else {
+                session.dropped += 1;
+                outbox.recycle(buf);
+                return;
             };
-            let arrival_us = now.saturating_duration_since(session.created).as_micros() as u64;
-            let clock_rate = session.clock_rate(pt);
-            session
-                .from_browser
-                .record(&view, packet.payload.len(), arrival_us, clock_rate);
-            match (session.mode, session.upstream.as_mut()) {
-                (Mode::Echo, _) => {
-                    let Some(mid) = session.mid else { return };
-                    let seq = session.seq_to_browser;
-                    if let Some(tx) = session.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                        tx.write_rtp(
-                            RtpWrite::new(
-                                header.payload_type,
-                                seq.into(),
-                                header.timestamp,
-                                now,
-                                packet.payload.clone(),
-                            )
-                            .marker(header.marker),
-                        );
-                        session.seq_to_browser += 1;
-                    }
-                }
-                (Mode::Bridge, Some(upstream)) => {
-                    let upstream_pt = upstream.to_upstream[usize::from(pt & 0x7f)];
-                    let Some(destination) = upstream.destination() else {
-                        session.dropped += 1;
-                        return;
-                    };
-                    if upstream_pt == UNMAPPED {
-                        session.dropped += 1;
-                        return;
-                    }
-                    let mut buf = outbox.buffer();
-                    rtp::write(
-                        &mut buf,
-                        &rtp::RtpView {
-                            payload_type: upstream_pt,
-                            ..view
-                        },
-                        &packet.payload,
-                    );
-                    upstream.send_ssrc = view.ssrc;
-                    upstream.sent_packets += 1;
-                    upstream.sent_octets += packet.payload.len() as u64;
-                    upstream.last_sent = Some((view.timestamp, clock_rate, now));
-                    outbox.queue.push_back(Pending {
-                        source: SocketAddr::new(rtp_ip, upstream.rtp_port),
-                        destination,
-                        buf,
-                    });
-                }
-                (Mode::Bridge, None) => session.dropped += 1,
+            if view.payload == (rtp::HEADER_LEN, buf.len()) {
+                rtp::set_payload_type(&mut buf, upstream_pt);
+            } else {
+                // CSRCs, a header extension or padding: a plain 12-byte header instead.
+                let mut plain = outbox.buffer();
+                rtp::write(
+                    &mut plain,
+                    &rtp::RtpView {
+                        payload_type: upstream_pt,
+                        ..view
+                    },
+                    &buf[view.payload.0..view.payload.1],
+                );
+                outbox.recycle(std::mem::replace(&mut buf, plain));
             }
+            upstream.send_ssrc = view.ssrc;
+            upstream.sent_packets += 1;
+            upstream.sent_octets += payload_len as u64;
+            upstream.last_sent = Some((view.timestamp, clock_rate, now));
+            outbox.queue.push_back(Pending {
+                source: SocketAddr::new(rtp_ip, upstream.rtp_port),
+                destination,
+                buf,
+            });
         }
-        _ => {}
+        _ => {
+            session.dropped += 1;
+            outbox.recycle(buf);
+        }
+    }
+}
+
+/// Protects the plain RTP packet `buf` (our stream toward the browser) in place and queues it
+/// to the browser. Before the browser leg can send (no keys or no address yet: early media
+/// ahead of the browser's DTLS) the packet is let go without counting; after that, a packet
+/// refused (consent expired, SRTP failure) counts as dropped.
+fn send_to_browser(
+    session: &mut Session,
+    outbox: &mut Outbox,
+    mut buf: Vec<u8>,
+    now: Instant,
+    media_addr: SocketAddr,
+) {
+    let len = buf.len();
+    buf.resize(len + srtp::MAX_RTP_OVERHEAD, 0);
+    match session.leg.protect_rtp(now, &mut buf, len) {
+        Ok((destination, n)) => {
+            buf.truncate(n);
+            session.seq_to_browser = session.seq_to_browser.wrapping_add(1);
+            outbox.queue.push_back(Pending {
+                source: media_addr,
+                destination,
+                buf,
+            });
+        }
+        Err(LegError::NoKeys | LegError::NotSelected) => outbox.recycle(buf),
+        Err(_) => {
+            session.dropped += 1;
+            outbox.recycle(buf);
+        }
     }
 }
 

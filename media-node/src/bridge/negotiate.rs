@@ -12,7 +12,7 @@ use shared::sdp::{
 /// The audio section of a browser offer, checked, and the codecs the node can answer.
 #[derive(Debug, Clone)]
 pub struct BrowserOffer {
-    /// The `a=mid` of the audio section (str0m answers by mid).
+    /// The `a=mid` of the audio section.
     pub mid: Option<String>,
     /// Codecs both the browser and the bridge have, in the browser's order, with its PTs.
     pub codecs: Vec<PayloadCodec>,
@@ -55,19 +55,6 @@ pub fn browser_offer(text: &str) -> Result<BrowserOffer, ControlError> {
         mid: audio.mid().map(str::to_owned),
         codecs,
     })
-}
-
-/// The browser answer str0m wrote, narrowed to `codecs` (by payload type) in its audio section.
-pub fn narrow_answer(answer: &str, codecs: &[PayloadCodec]) -> Result<String, ControlError> {
-    let mut sdp: SessionDescription = answer
-        .parse()
-        .map_err(|e| ControlError::bad_sdp(format!("cannot re-read the generated answer: {e}")))?;
-    for media in &mut sdp.media {
-        if media.media.media_type == MediaType::Audio && !media.is_rejected() {
-            media.retain_payload_types(|pt| codecs.iter().any(|c| c.payload_type == pt));
-        }
-    }
-    Ok(sdp.to_string())
 }
 
 /// The plain RTP/AVP offer to the upstream: the node's address and RTP port, `codecs` with the

@@ -74,7 +74,13 @@ struct Call {
 
 impl Call {
     fn new() -> Self {
-        let now = Instant::now();
+        Self::with_leg_made_before(Duration::ZERO)
+    }
+
+    /// A call whose leg was made `age` before the browser gets the answer and starts (the far
+    /// end rang for that long).
+    fn with_leg_made_before(age: Duration) -> Self {
+        let now = Instant::now() + age;
         let mut rtc = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
@@ -92,11 +98,12 @@ impl Call {
         let local = Credentials::random();
         let params = offer.leg_params(local.clone(), OUR_SSRC, "node");
         assert_eq!(params.dtls_role, DtlsRole::Server);
-        let leg = BrowserLeg::new(now, &cert, params).unwrap();
+        let leg = BrowserLeg::new(now - age, &cert, params).unwrap();
         let codecs = pcmu();
         let answer = answer_sdp(
             &LocalSdp {
                 session_id: 42,
+                version: 1,
                 ip: node_addr().ip(),
                 port: node_addr().port(),
                 mid: &offer.mid,
@@ -448,7 +455,27 @@ fn protect_rtp_refuses_before_ice_and_keys() {
         Err(LegError::NotSelected)
     );
     assert!(!leg.is_connected());
-    assert!(leg.poll_timeout().is_some(), "the DTLS handshake deadline");
+    assert!(
+        !leg.has_handshake_state(),
+        "no DTLS before the browser starts"
+    );
+    assert_eq!(
+        leg.poll_timeout(),
+        None,
+        "nothing to time before its first check"
+    );
+}
+
+#[test]
+fn a_browser_that_starts_a_minute_after_the_answer_was_made_still_connects() {
+    // The answer reaches the browser only when the far end answers; the DTLS handshake
+    // deadline (10 s) counts from the browser's first check, not from the leg's making.
+    let mut call = Call::with_leg_made_before(Duration::from_secs(60));
+    call.leg.handle_timeout(call.now).unwrap();
+    call.connect();
+    call.talk(1, Duration::from_secs(1));
+    assert!(!call.node_got.is_empty());
+    assert!(!call.browser_got.is_empty());
 }
 
 #[test]
@@ -493,6 +520,7 @@ fn answer_sdp_parses_back_with_everything_the_browser_needs() {
     let sdp = answer_sdp(
         &LocalSdp {
             session_id: 7,
+            version: 1,
             ip: "198.51.100.1".parse().unwrap(),
             port: 40000,
             mid: "0",
@@ -607,6 +635,7 @@ const FIRST_RETRANSMIT: Duration = Duration::from_secs(1);
 fn our_offer(cert: &NodeCertificate, local: &Credentials, codecs: &[AnswerCodec]) -> String {
     offer_sdp(&LocalSdp {
         session_id: 43,
+        version: 1,
         ip: node_addr().ip(),
         port: node_addr().port(),
         mid: "0",
@@ -743,6 +772,7 @@ impl ActiveBrowser {
         answer_sdp(
             &LocalSdp {
                 session_id: 9,
+                version: 1,
                 ip: browser_addr().ip(),
                 port: browser_addr().port(),
                 mid: "0",
@@ -987,6 +1017,7 @@ fn offer_sdp_parses_back_with_actpass_our_mid_direction_and_credentials() {
         direction: Direction::RecvOnly,
         mid: "audio",
         session_id: 1,
+        version: 1,
         ip: node_addr().ip(),
         port: 1,
         ice: &creds,
