@@ -71,22 +71,26 @@
 //! restart, and codec choice from the answer is the bridge's (the leg does not read the
 //! answer's m-line).
 //!
-//! # How the bridge will use it
+//! # How the bridge uses it
 //!
-//! One [`BrowserLeg`] per browser call, made from the browser's offer ([`OfferParams`]) with
-//! the node certificate; [`answer_sdp`] gives the answer. For a call from the SIP side (today
-//! `Bridge::allocate_inbound` / `apply_browser_answer` with str0m) the bridge makes a
-//! [`BrowserLeg::offerer`] with fresh credentials, sends [`offer_sdp`] to the browser through
-//! the Worker and registers the leg at once (its ufrag for STUN routing, so early checks and
-//! DTLS reach it); when the answer comes through the control API it calls
-//! [`BrowserLeg::apply_answer`] with [`BrowserSdp::from_answer`] and ends the call on an
-//! `Err`. The media thread routes a datagram
-//! to the leg (STUN by the local ufrag, the rest by source address), calls
-//! [`BrowserLeg::handle_datagram`] on the receive buffer and forwards `Received::Rtp`
-//! upstream, counts `Received::Dropped` by reason, and ends the leg on an `Err` (a DTLS
-//! failure). Packets toward the browser go through [`BrowserLeg::protect_rtp`] in the send
-//! buffer (with [`srtp::MAX_RTP_OVERHEAD`] spare bytes). After every call it drains
-//! [`BrowserLeg::poll_transmit`] and puts [`BrowserLeg::poll_timeout`] into the timer heap.
+//! [`crate::bridge::Bridge`] holds one [`BrowserLeg`] per session, all on the node's one
+//! [`NodeCertificate`]. A browser's offer gives [`BrowserSdp::from_offer`] and a leg from
+//! [`BrowserLeg::new`]; [`answer_sdp`] writes the answer (again, narrowed, once the upstream
+//! has answered, and with the next `o=` version for a re-offer). The answerer leg's DTLS leg
+//! starts with the browser's first valid ICE check: the browser may only get the answer when
+//! the far end answers, and the handshake deadline counts from when it can start. For a call
+//! from the SIP side the bridge makes a [`BrowserLeg::offerer`], sends [`offer_sdp`] through
+//! the Worker and indexes the leg's ufrag at once, so early checks and DTLS reach it; the
+//! answer goes to [`BrowserLeg::apply_answer`]. The bridge routes a datagram to the leg (STUN
+//! by the local ufrag, the rest by source address), copies it once into a recycled buffer,
+//! calls [`BrowserLeg::handle_datagram`] there and sends `Received::Rtp` on from the same
+//! buffer; it counts `Received::Dropped` and ends the session on an `Err` (a DTLS failure;
+//! the browser's `close_notify` during the handshake grace ends it as closed by the browser).
+//! Packets toward the browser are written into a recycled buffer with
+//! [`srtp::MAX_RTP_OVERHEAD`] spare bytes and go through [`BrowserLeg::protect_rtp`]. After
+//! every call the bridge drains [`BrowserLeg::poll_transmit`] and puts
+//! [`BrowserLeg::poll_timeout`] into its timer heap. A browser's new ICE ufrag in a re-offer
+//! is an ICE restart ([`BrowserLeg::restart_ice`]).
 //!
 //! # Size
 //!

@@ -120,9 +120,10 @@ fn echo_allocation_answers_as_ice_lite_dtls_on_the_media_port() {
     assert_eq!(candidates[0].socket_addr(), Some(node.media));
     assert_eq!(audio.media.proto, Proto::UdpTlsRtpSavpf);
     let pts: Vec<u8> = audio.payload_types().collect();
+    // The relayable codecs of the offer, in the offer's order and with its numbers.
     assert_eq!(
         pts,
-        [111, 9, 0, 8, 126, 110],
+        [111, 9, 0, 8, 110, 126],
         "{}",
         response.browser_answer_sdp
     );
