@@ -1,4 +1,4 @@
-//! TLS for the control API: a rustls server (aws-lc-rs, the provider str0m already brings;
+//! TLS for the control API: a rustls server (aws-lc-rs, the provider DTLS already brings;
 //! TLS 1.2 and 1.3; ALPN `http/1.1`) from the PEM files `control_tls_cert` and
 //! `control_tls_key`.
 

@@ -1,5 +1,5 @@
 //! DTLS-SRTP for the lean audio-only WebRTC leg: one DTLS 1.2 handshake per call, sans-IO, on
-//! `dimpl` (the DTLS engine str0m's aws-lc-rs provider already links, same crypto), ending in
+//! `dimpl` (the DTLS engine of str0m's aws-lc-rs provider, on the same aws-lc crypto), ending in
 //! the two SRTP master keys our [`crate::srtp`] needs.
 //!
 //! # What it implements
@@ -70,8 +70,9 @@
 //! At start: `NodeCertificate::generate()` once; every SDP we send carries
 //! `cert.sdp_fingerprint()`. Per call: parse the browser's fingerprints with
 //! [`PeerFingerprint::select_from_sdp`], make a [`DtlsLeg`] with the role of our `a=setup`
-//! (a server leg at answer time; a client leg once ICE has a nominated pair, as its first
-//! [`DtlsLeg::poll_output`] sends the ClientHello). Datagrams from the browser's
+//! when the browser starts (its first valid ICE check, or its answer to our offer; a client
+//! leg speaks once ICE has a nominated pair, as its first [`DtlsLeg::poll_output`] sends the
+//! ClientHello). Datagrams from the browser's
 //! ICE-verified address whose first byte is 20..=63 (RFC 7983) go to
 //! [`DtlsLeg::handle_datagram`]; after every `handle_*` call, [`DtlsLeg::poll_output`] until
 //! [`DtlsOutput::Timeout`]: [`DtlsOutput::Transmit`] goes to the browser,

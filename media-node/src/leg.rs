@@ -1,6 +1,6 @@
 //! The lean audio-only browser leg: one call's WebRTC side (ICE-lite, DTLS-SRTP, RTCP toward
-//! the browser) composed from the node's own sans-IO parts, to replace the per-call str0m
-//! `Rtc` of [`crate::bridge`].
+//! the browser) composed from the node's own sans-IO parts; [`crate::bridge`] holds one per
+//! session (it replaced a per-call str0m `Rtc`).
 //!
 //! # What it composes
 //!

@@ -3,19 +3,31 @@
 //!
 //! # Design
 //!
-//! - **WebRTC stack: str0m 0.25 (sans-IO), `aws-lc-rs` crypto backend.** Compared with
-//!   webrtc-rs (`rtc` 0.21, its sans-IO rewrite, and the async `webrtc`): both are sans-IO and
-//!   support ICE-lite, but str0m is the one whose whole API is `handle_input` / `poll_output`
-//!   on a caller-owned clock (no internal `Rc`, `Mutex` or channels), has an RTP mode that
-//!   hands us and takes raw RTP packets (what a codec-passthrough bridge needs, no
-//!   depacketising), runs its ICE-lite + DTLS against headless Chromium 156 here, and ships
-//!   ~80 scenario tests on a virtual clock. `rtc` is a pion port built as a handler pipeline
-//!   with `VecDeque`s of tagged messages per layer, heavier dependencies (ring, rustls, rcgen)
-//!   and a peer-connection API shaped after the browser's. Crypto: str0m 0.25's backends on
-//!   crates.io here are `aws-lc-rs` (default; its DTLS is `dimpl`) and `openssl`;
-//!   `str0m-rust-crypto` 0.7 is not published, so `aws-lc-rs` it is: **no system packages**
-//!   (no `libssl-dev`/`pkg-config`; `aws-lc-sys` needs only the C compiler from
-//!   `build-essential`). str0m 0.25 needs Rust 1.89, so this crate says `rust-version = "1.89"`.
+//! - **The browser leg is our own, audio-only** ([`leg`], composed of [`ice`], [`dtls`] and
+//!   [`srtp`]). The node first used str0m 0.25 for it, chosen over webrtc-rs (`rtc` 0.21, its
+//!   sans-IO rewrite, and the async `webrtc`): str0m's whole API is `handle_input` /
+//!   `poll_output` on a caller-owned clock (no internal `Rc`, `Mutex` or channels), it has an
+//!   RTP mode that takes and hands raw RTP packets (what codec passthrough needs), its ICE-lite
+//!   + DTLS ran against headless Chromium here at once, and it ships scenario tests on a
+//!   virtual clock; `rtc` is a pion port built as a handler pipeline with queues of tagged
+//!   messages per layer and a peer-connection API shaped after the browser's. Measured in
+//!   the bridge, though, str0m's general-purpose per-call state was 56 KiB set up and 65 KiB
+//!   after traffic (98% of a call's heap: streams with resend buffers and receive registers,
+//!   pacer, statistics) and its per-packet bookkeeping most of the node's user-space CPU, and
+//!   no setting removed either. What an audio relay needs is much less: an ICE-lite agent
+//!   (answer checks with MESSAGE-INTEGRITY and FINGERPRINT, nomination, RFC 7675 consent, ICE
+//!   restart; RFC 5769 vectors), one DTLS 1.2 handshake per call on `dimpl` (the DTLS engine
+//!   inside str0m's aws-lc-rs backend, with one node certificate and the RFC 8122 fingerprint
+//!   check; its state is dropped once the browser's first SRTP authenticates), SRTP/SRTCP in
+//!   place for AES_CM_128_HMAC_SHA1_80, AEAD_AES_128_GCM and AEAD_AES_256_GCM (RFC 3711 and
+//!   RFC 7714 vectors, byte-identical with str0m's output), RTCP toward the browser (SR/RR with
+//!   SDES, RTT and loss from its reports) and the SDP the node writes. That is [`leg`]; str0m
+//!   stays as the browser stand-in of the tests and benches and as the load generator's
+//!   callers, so every part is checked against an independent implementation, and real
+//!   Chromium is the judge end to end. Crypto is aws-lc-rs: **no system packages** (no
+//!   `libssl-dev`/`pkg-config`; `aws-lc-sys` needs only the C compiler from
+//!   `build-essential`). dimpl (and str0m, in the tests) need Rust 1.89, so this crate says
+//!   `rust-version = "1.89"`.
 //! - **The per-packet path is ours.** One thread ([`media`]) owns every UDP socket and the
 //!   [`bridge::Bridge`] core, polls the sockets with `mio`, and feeds them to the core: no lock,
 //!   no task and no channel per packet; control calls reach it over a channel plus a waker.
@@ -27,48 +39,29 @@
 //!   wakeup that moved packets lasts at least `batch_wait_us` (500 µs by default; interrupt
 //!   moderation, as NICs do it), so a busy node handles packets in batches. Session deadlines
 //!   live in an indexed min-heap, so a wakeup never scans every session. The media socket asks
-//!   for `media_socket_buffer_bytes` (4 MiB) of buffer: every browser shares it. The one
-//!   known copy per packet is inside str0m: its RTP mode carries payloads as `Arc<[u8]>` and
-//!   SRTP output as a fresh `Vec`.
-//! - **Memory per call.** The browser answer leaves out transport-wide congestion control
-//!   (transport-cc): str0m keeps a send record per packet for it (over 20 KiB per call after a
-//!   few seconds), and audio at a fixed codec rate has no use for bandwidth estimation. str0m's
-//!   resend cache toward the browser is cut to 8 packets (audio offers carry no NACK). What is
-//!   left (heap profile with heaptrack, 100 calls after 12 s of traffic) is str0m's: the `Rtc`
-//!   itself (about 11 KiB), its send streams and their resend buffers (about 16 KiB), DTLS
-//!   (about 5 KiB) and the SRTP contexts (about 4 KiB with AES-256-GCM).
-//! - **A lean browser leg of our own, under way.** str0m's per-call state (56 KiB set up, 65
-//!   KiB after traffic, 98% of the call's heap) and its per-packet bookkeeping (most of the
-//!   node's user-space CPU) are what is left to cut, and no str0m setting cuts them. So the
-//!   audio-only ICE-lite + DTLS-SRTP leg is being rebuilt from sans-IO parts, each complete and
-//!   tested on its own but not yet used by the bridge: [`srtp`] (SRTP/SRTCP for the three
-//!   DTLS-SRTP profiles, in place, RFC 3711 and RFC 7714 vectors, byte-identical with str0m's
-//!   output; 0.14 µs per packet with GCM), [`ice`] (the lite agent: checks answered with
-//!   MESSAGE-INTEGRITY and FINGERPRINT, nomination, consent; RFC 5769 vectors, str0m's STUN as
-//!   the peer) and [`dtls`] (dimpl, one node certificate, fingerprint check, keys for [`srtp`],
-//!   handshake state dropped once the browser's first SRTP authenticates; a str0m browser
-//!   handshakes with it and SRTP flows both ways), composed by [`leg`] into one call's
-//!   browser side with RTCP toward the browser and the SDP the node writes, as answerer and as
-//!   offerer (calls from the upstream: ICE checks and an early ClientHello are taken before the
-//!   browser's answer arrives); a str0m browser connects to it either way, RTP flows both ways
-//!   and an RTT comes back from its reports, and so does real headless Chromium
-//!   (`tests/tests/lean_leg_in_browser.rs`: an echo over loopback UDP, `SRTP_AEAD_AES_256_GCM`,
-//!   its own fake tone back with audio energy, RTCP read both ways).
-//!   `cargo bench -p media-node --bench leg_path` (100 legs against str0m browsers, in
-//!   memory): 12.8 KiB of heap per leg connected, **3.6 KiB after 7 s of traffic** (the DTLS
-//!   state goes with the browser's first SRTP), unprotect 0.19 µs and protect 0.16 µs per
-//!   packet; the same str0m peers hold 54.4 and 63.6 KiB and spend 0.79 and 0.90 µs. Left: swapping `Session`'s `Rtc` for a
-//!   [`leg::BrowserLeg`] behind the same [`bridge::Bridge`] API, with the Chromium end-to-end
-//!   tests as the judge.
+//!   for `media_socket_buffer_bytes` (4 MiB) of buffer: every browser shares it. A browser's
+//!   datagram is copied once, into a recycled buffer, where it is unprotected, re-headed and
+//!   sent on; an upstream packet is written once, with the browser-side header, into a
+//!   recycled buffer and protected there.
+//! - **Memory per call.** A call's heap is its browser leg (the ICE integrity key and
+//!   credentials, the two SRTP contexts, a small transmit queue and report buffer), its
+//!   session record (codecs, payload type maps, counters) and its upstream leg's counters. The
+//!   DTLS handshake state (5-11 KiB) lives only from the browser's first ICE check to its first
+//!   SRTP packet, and the answer carries no transport-cc, NACK or header extensions, so
+//!   nothing grows per packet. `BRIDGE_PATH_SESSIONS=100 cargo bench -p media-node --bench
+//!   bridge_path`: **14.6 KiB per call set up, 7.5 KiB after 7 s of traffic** (with str0m as
+//!   the leg: 56.0 and 66.0 KiB). The leg alone (`cargo bench -p media-node --bench
+//!   leg_path`, 100 legs against str0m browsers): 12.8 KiB connected, 3.6 KiB after traffic,
+//!   against 54.4 and 63.6 KiB for the str0m peers themselves.
 //! - **Sans-IO core, thin IO shell.** [`bridge::Bridge`] takes `handle_receive(now, source,
 //!   destination, bytes)`, `handle_timeout(now)` and the control calls, and gives
-//!   `poll_transmit()`, `poll_timeout()` and `poll_event()`. Browser leg: one str0m `Rtc` per
-//!   session in ICE-lite + RTP mode, `setup:passive`, rtcp-mux, one host candidate on the
-//!   multiplexed port; datagrams are demultiplexed per RFC 7983 ([`demux`]), STUN by the local
-//!   ICE ufrag in USERNAME, DTLS/SRTP by the source address ICE saw. SRTP profile: str0m 0.25
-//!   has no setting for it; as DTLS 1.2 server its dimpl picks from the browser's `use_srtp`
-//!   list by a fixed priority, AEAD_AES_256_GCM, AEAD_AES_128_GCM, AES128_CM_SHA1_80 (so GCM
-//!   whenever offered; a test pins it). Upstream leg: an even RTP
+//!   `poll_transmit()`, `poll_timeout()` and `poll_event()`. Browser leg: one
+//!   [`leg::BrowserLeg`] per session, ICE-lite, `setup:passive` (or `active` when the browser
+//!   offers `passive`), rtcp-mux, one host candidate on the multiplexed port; datagrams are
+//!   demultiplexed per RFC 7983 ([`demux`]), STUN by the local ICE ufrag in USERNAME,
+//!   DTLS/SRTP by the source address ICE saw. SRTP profile: as DTLS 1.2 server dimpl picks
+//!   from the browser's `use_srtp` list by a fixed priority, AEAD_AES_256_GCM,
+//!   AEAD_AES_128_GCM, AES128_CM_SHA1_80 (so GCM whenever offered; a test pins it). Upstream leg: an even RTP
 //!   port and the RTCP port above it from `rtp_port_min..=rtp_port_max` per session, symmetric
 //!   RTP (latched to the first source sending a negotiated payload type; others dropped).
 //!   Codecs: the browser offer intersected with PCMU, PCMA, G.722, Opus and telephone-event;
@@ -81,7 +74,7 @@
 //!   `POST /v1/sessions/{id}/renegotiate`, `DELETE /v1/sessions/{id}`,
 //!   `GET /v1/sessions/{id}/stats`, and for calls from the upstream
 //!   `POST /v1/sessions/inbound` (the upstream's RTP/AVP offer in, a WebRTC offer for the
-//!   browser out: str0m as an ICE-lite offerer with `setup:actpass`, which Chromium answers
+//!   browser out: the node as an ICE-lite offerer with `setup:actpass`, which Chromium answers
 //!   with `setup:active`) and `POST /v1/sessions/{id}/browser-answer` (the browser's answer
 //!   in, the RTP/AVP answer for the upstream out, in the upstream's payload type numbers),
 //!   postcard bodies from `shared::control`, HMAC-SHA256 signed
@@ -95,13 +88,13 @@
 //!   records) to `report_url` every `report_interval_secs`, over HTTP/3 (quinn + h3) with a
 //!   browser-like HTTPS fallback when UDP is blocked (`report_transport`); a `Draining`
 //!   report goes as soon as a shutdown starts. Records stay queued (bounded) until delivered.
-//!   rustls uses aws-lc-rs, the crypto str0m already brings: one crypto stack.
+//!   rustls uses aws-lc-rs, the crypto of DTLS and SRTP: one crypto stack.
 //! - **Metrics** in [`metrics`]: with `metrics_listen` set, `GET /metrics` serves the
 //!   Prometheus text format (node gauges, counters by direction and end reason, per-session
 //!   quality gauges labelled `session`). A scrape is a command to the media thread, answered
 //!   between packets from counters the bridge keeps anyway: nothing is added per packet.
 //! - **Call quality**: loss and jitter from the RTP streams themselves (RFC 3550 A.3/A.8),
-//!   RTT and reported loss from the browser's RTCP (str0m stats) and from the upstream's RTCP
+//!   RTT and reported loss from the browser's RTCP (its report blocks on our SRs) and from the upstream's RTCP
 //!   RRs, an E-model MOS ([`bridge::rtp::mos_estimate`]). The upstream leg sends an SR (or an
 //!   RR before it has sent RTP) every 5 s ([`bridge::rtcp`]) to the RTP port + 1, the
 //!   `a=rtcp` port or the RTP port with `a=rtcp-mux`.

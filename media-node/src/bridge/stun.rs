@@ -1,5 +1,6 @@
-//! The one STUN detail the bridge needs before str0m sees a packet: which session a binding
-//! request is for, from the local half of its USERNAME (RFC 8445 §7.2.2: `local:remote`).
+//! The one STUN detail the bridge needs before a browser leg sees a packet: which session a
+//! binding request is for, from the local half of its USERNAME (RFC 8445 §7.2.2:
+//! `local:remote`).
 
 const HEADER_LEN: usize = 20;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];

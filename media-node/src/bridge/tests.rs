@@ -1492,3 +1492,204 @@ fn upstream_reoffer_without_a_usable_codec_or_session_is_refused_and_changes_not
         Err(ControlError::BadSdp { .. })
     ));
 }
+
+/// A bridged call with the browser stand-in connected (ICE + DTLS done, SRTP settled) and the
+/// upstream's PCMU answer applied: the bridge, the browser, the session and the node's RTP
+/// address for the upstream.
+fn connected_bridge_call(now: &mut Instant) -> (Bridge, Browser, SessionId, SocketAddr) {
+    let t0 = *now;
+    let mut bridge = Bridge::new(config(), certificate());
+    let (mut browser, offer, pending) = Browser::offer(*now);
+    let response = bridge
+        .allocate(*now, &request(&offer, Mode::Bridge), &mut Binder::default())
+        .unwrap();
+    let answer = SdpAnswer::from_sdp_string(&response.browser_answer_sdp).unwrap();
+    browser
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .unwrap();
+    let rtp_port = port_of(response.upstream_offer_sdp.as_deref().unwrap());
+    bridge
+        .apply_answer(
+            *now,
+            &ApplyAnswer {
+                session_id: response.session_id.clone(),
+                upstream_answer_sdp: upstream_answer_sdp("0", ""),
+            },
+        )
+        .unwrap();
+    while !browser.rtc.is_connected() {
+        exchange(now, Duration::from_millis(10), &mut browser, &mut bridge);
+        assert!(
+            *now - t0 < Duration::from_secs(10),
+            "ICE/DTLS did not complete"
+        );
+    }
+    for _ in 0..20 {
+        exchange(now, Duration::from_millis(10), &mut browser, &mut bridge);
+    }
+    let rtp_dest = SocketAddr::new(config().rtp_ip, rtp_port);
+    (bridge, browser, response.session_id, rtp_dest)
+}
+
+/// The browser's re-offer through [`Bridge::renegotiate`], its answer applied to the browser.
+fn renegotiate(
+    bridge: &mut Bridge,
+    browser: &mut Browser,
+    id: &SessionId,
+    now: Instant,
+    change: impl FnOnce(&mut str0m::change::SdpApi<'_>),
+) -> SessionDescription {
+    let mut api = browser.rtc.sdp_api();
+    change(&mut api);
+    let (offer, pending) = api.apply().expect("a re-offer");
+    let answer = bridge
+        .renegotiate(
+            now,
+            &Renegotiate {
+                session_id: id.clone(),
+                browser_offer_sdp: offer.to_sdp_string(),
+            },
+        )
+        .unwrap()
+        .browser_answer_sdp;
+    browser
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    answer.parse().unwrap()
+}
+
+#[test]
+fn browser_hold_ice_restart_and_resume_are_answered_and_the_call_goes_on() {
+    let mut now = Instant::now();
+    let (mut bridge, mut browser, id, rtp_dest) = connected_bridge_call(&mut now);
+    let ufrag_of = |sdp: &SessionDescription| sdp.ice_ufrag_for(&sdp.media[0]).unwrap().to_owned();
+    let first_ufrag = {
+        let slot = bridge.by_id[&id];
+        bridge.sessions[slot]
+            .as_ref()
+            .unwrap()
+            .leg
+            .local_credentials()
+            .ufrag()
+            .to_owned()
+    };
+
+    // Hold: the browser only sends; the node answers recvonly, the next o= version.
+    let mid = browser.mid;
+    let held = renegotiate(&mut bridge, &mut browser, &id, now, |api| {
+        api.set_direction(mid, Direction::SendOnly)
+    });
+    assert_eq!(held.direction_for(&held.media[0]), SdpDirection::RecvOnly);
+    assert_eq!(held.origin.session_version, 2);
+    assert_eq!(ufrag_of(&held), first_ufrag, "no ICE restart asked for");
+    for seq in 1..=3u16 {
+        bridge.handle_receive(
+            now,
+            upstream_addr(),
+            rtp_dest,
+            &rtp_packet(0, seq, u32::from(seq) * 160, b"held"),
+        );
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    assert!(
+        browser.received.is_empty(),
+        "nothing goes to a held browser"
+    );
+    // The browser's audio still reaches the upstream.
+    browser.send(now, 0, 1, b"still talking");
+    let sent = exchange(
+        &mut now,
+        Duration::from_millis(20),
+        &mut browser,
+        &mut bridge,
+    );
+    assert!(
+        sent.iter().any(|(_, _, d)| d.ends_with(b"still talking")),
+        "{sent:?}"
+    );
+
+    // Resume with an ICE restart: new credentials both ways, and media flows again once the
+    // browser has checked under them.
+    let resumed = renegotiate(&mut bridge, &mut browser, &id, now, |api| {
+        api.set_direction(mid, Direction::SendRecv);
+        api.ice_restart(true);
+    });
+    assert_eq!(
+        resumed.direction_for(&resumed.media[0]),
+        SdpDirection::SendRecv
+    );
+    assert_eq!(resumed.origin.session_version, 3);
+    let new_ufrag = ufrag_of(&resumed);
+    assert_ne!(new_ufrag, first_ufrag);
+    assert_eq!(bridge.by_ufrag.get(&new_ufrag), bridge.by_id.get(&id));
+    assert!(!bridge.by_ufrag.contains_key(&first_ufrag));
+    for _ in 0..50 {
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    for seq in 4..=8u16 {
+        bridge.handle_receive(
+            now,
+            upstream_addr(),
+            rtp_dest,
+            &rtp_packet(0, seq, u32::from(seq) * 160, b"resumed"),
+        );
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    for _ in 0..5 {
+        exchange(
+            &mut now,
+            Duration::from_millis(20),
+            &mut browser,
+            &mut bridge,
+        );
+    }
+    assert_eq!(browser.received.len(), 5, "{:?}", bridge.stats(now, &id));
+    assert!(browser.received.iter().all(|(_, p)| p == b"resumed"));
+    let stats = bridge.stats(now, &id).unwrap();
+    assert_eq!(stats.packets_dropped, 0, "{stats:?}");
+}
+
+#[test]
+fn a_re_offer_without_a_call_codec_is_refused_and_changes_nothing() {
+    let mut now = Instant::now();
+    let (mut bridge, _browser, id, _) = connected_bridge_call(&mut now);
+    // Only opus, which the upstream did not accept (it answered PCMU).
+    let (_other, offer, _) = Browser::offer(now);
+    let mut opus_only: SessionDescription = offer.parse().unwrap();
+    opus_only.media[0].retain_payload_types(|pt| pt == 111);
+    let opus_only = opus_only.to_string();
+    assert!(opus_only.contains("opus/48000") && !opus_only.contains("PCMU"));
+    let err = bridge
+        .renegotiate(
+            now,
+            &Renegotiate {
+                session_id: id.clone(),
+                browser_offer_sdp: opus_only,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, ControlError::BadSdp { .. }), "{err:?}");
+    let slot = bridge.by_id[&id];
+    let session = bridge.sessions[slot].as_ref().unwrap();
+    assert_eq!(session.local.version, 1);
+    assert_eq!(session.local.direction, SdpDirection::SendRecv);
+}

@@ -1,6 +1,6 @@
 //! TLS client settings of the reporter: the bundled Mozilla roots (webpki-roots, no system
 //! store needed) plus an optional extra root from `report_ca_file` (the dev h3-gateway's
-//! self-signed certificate). Crypto: aws-lc-rs, the provider str0m already brings.
+//! self-signed certificate). Crypto: aws-lc-rs, the provider DTLS already brings.
 
 use std::path::Path;
 use std::sync::Arc;
