@@ -8,7 +8,7 @@
 //!   sans-IO rewrite, and the async `webrtc`): str0m's whole API is `handle_input` /
 //!   `poll_output` on a caller-owned clock (no internal `Rc`, `Mutex` or channels), it has an
 //!   RTP mode that takes and hands raw RTP packets (what codec passthrough needs), its ICE-lite
-//!   + DTLS ran against headless Chromium here at once, and it ships scenario tests on a
+//!   and DTLS ran against headless Chromium here at once, and it ships scenario tests on a
 //!   virtual clock; `rtc` is a pion port built as a handler pipeline with queues of tagged
 //!   messages per layer and a peer-connection API shaped after the browser's. Measured in
 //!   the bridge, though, str0m's general-purpose per-call state was 56 KiB set up and 65 KiB
@@ -130,22 +130,29 @@
 //! fully used core (N / bridge cores used) at the largest passing N, median over repeats.
 //! Both bridges get DTLS-SRTP on the caller side.
 //!
-//! Measured on the 2-core Debian 12 development VM, nothing else running,
+//! Measured on the 2-core Debian 12 development VM, nothing else running (but for a short
+//! compile during ours' first 700-call step),
 //! `cargo xtask bench media --repeats 2 --steps 200,400,700,1000` (min / median / max over the
 //! repeats at each repeat's largest passing N; CPU per packet split into user space and kernel
 //! from the process's utime and stime):
 //!
-//! | | largest passing N | calls per core | CPU µs/packet | user | kernel | latency p99 | RSS per call |
-//! |---|---|---|---|---|---|---|---|
-//! | ours | 700 / 700 / 700 | 1074 / 1098 / 1122 | 8.9 / 9.1 / 9.3 | 3.9 / 4.3 / 4.6 | 4.7 / 4.8 / 5.0 | 2.11 / 2.33 / 2.55 ms | 40 / 40 / 40 KiB |
-//! | rtpengine | 700 / 700 / 700 | 1087 / 1093 / 1099 | 9.1 / 9.2 / 9.2 | 3.8 / 3.9 / 4.0 | 5.1 / 5.3 / 5.4 | 1.91 / 1.96 / 2.01 ms | 78 / 79 / 79 KiB |
+//! | | largest passing N | calls per core | CPU µs/packet | user | kernel | latency p99 |
+//! |---|---|---|---|---|---|---|
+//! | ours | 1000 / 1000 / 1000 | 1672 / 1800 / 1927 | 5.2 / 5.6 / 6.0 | 0.6 / 0.8 / 1.1 | 4.6 / 4.7 / 4.9 | 2.54 / 2.94 / 3.34 ms |
+//! | rtpengine | 400 / 550 / 700 | 993 / 1068 / 1144 | 8.7 / 9.4 / 10.1 | 2.9 / 3.7 / 4.5 | 5.6 / 5.7 / 5.8 | 0.92 / 2.57 / 4.23 ms |
 //!
-//! `media calls/core: ours=1098 rtpengine=1093 ratio=1.00`
+//! `media calls/core: ours=1800 rtpengine=1068 ratio=1.68`
 //!
-//! Runs vary by about 10% (an earlier run of the same command gave ours 966 against 933 at
-//! 400 calls). Before batching, interrupt moderation and the timer heap ours was at 0.88 of
-//! rtpengine. The in-process core alone (`cargo bench -p media-node --bench bridge_path`, no
-//! sockets) costs 0.9-1.2 µs per packet at 100 sessions and 1.3-1.9 µs at 500, SRTP included.
+//! Every step of ours passed up to 1000 calls, the ramp's end; rtpengine's ramp stopped at 700
+//! and 1000 calls (added latency p99 over 5 ms). Per step ours was 1439-1927 calls per core
+//! (5.2-7.0 µs per packet), rtpengine 927-1374 (7.3-10.8 µs). Memory: RSS growth per call
+//! of ours was 14 KiB at the first step of a process (5 and then 0-4 after: see below),
+//! rtpengine's 178-179 KiB and then 79-91. Runs vary by about 10%. History, same command:
+//! with str0m as the browser leg ours was at 1098 against rtpengine's 1093 (ratio 1.00, user
+//! space 4.3 µs per packet), and before batching, interrupt moderation and the timer heap at
+//! 0.88 of rtpengine. The in-process core alone (`cargo bench -p media-node --bench
+//! bridge_path`, no sockets) costs 0.26-0.29 µs per packet each way at 100 and 500 sessions,
+//! SRTP included (with str0m: 0.9-1.9 µs), and adds 0.45-0.52 µs p99.
 //!
 //! ## The socket floor
 //!
@@ -168,44 +175,39 @@
 //! floor is 7.5-8.0 µs per packet.)
 //!
 //! What limits it now:
-//! - **The kernel's UDP path, and it leaves no room for 2x here.** Twice rtpengine's calls per
-//!   core on this VM means at most 4.6 µs per packet (half its 9.2). Our node already spends
-//!   4.7-5.0 µs per packet in the kernel, and a forwarder doing nothing in user space spends
-//!   4.8-5.9 µs: the socket ceiling is 1,776 calls per core with one port per call upstream
-//!   and 2,034 with every socket multiplexed, against the 2,186 that 2x would need, before
-//!   any SRTP, ICE, RTCP or lookup. On loopback the sender also runs the delivery into the
-//!   receiving socket and the wakeup of its reader (this kernel does not account softirq
-//!   time apart), as a NIC's receive path would be paid on a real node. Batching is already
-//!   worth what it can be: rtpengine, one system call per packet each way, spends 5.3 µs in the
-//!   kernel, we spend 4.8; fully batched, the floor says 0.5-0.7 µs more at most.
-//! - **User space is 3.9-4.6 µs per packet**, three times the in-process core's figure:
-//!   mostly str0m's per-packet bookkeeping at 700 sessions' worth of cache footprint (stream
-//!   lookup, NACK and receive registers, pacer and timeout polling, `poll_output` through
-//!   ICE and DTLS state), then the shell (event loop, lookups, copies). AES-GCM itself is
-//!   about 3% of the node's CPU. (`perf record -e cpu-clock -g -p <node>` at 400 calls: 63%
-//!   kernel, 32% node, 4% libc.)
-//! - **The machine ends the ramp at 700-1000 calls**, for both bridges: the generator does
-//!   the same SRTP work as a bridge, so at 1000 calls bridge and generator share the 2 cores
-//!   and the added latency p99 crosses 5 ms. Calls per core comes from the bridge's own CPU
-//!   accounting, so it is the figure to compare; an idle machine with more cores gives a
-//!   higher largest N.
+//! - **The kernel's UDP path.** Our node now spends 4.6-4.9 µs per packet in the kernel and
+//!   0.6-1.1 µs in user space, so it runs at the socket floor: the forwarder that does no
+//!   user-space work at all costs 4.9-6.3 µs per packet (1,585-2,034 calls per core). On
+//!   loopback the sender also runs the delivery into the receiving socket and the wakeup of
+//!   its reader (this kernel does not account softirq time apart), as a NIC's receive path
+//!   would be paid on a real node. Batching is already worth what it can be: rtpengine, one
+//!   system call per packet each way, spends 5.6-5.8 µs in the kernel, we spend 4.7; fully
+//!   batched, the floor says 0.5-0.7 µs more at most. Twice rtpengine's calls per core here
+//!   (4.7 µs per packet against its 9.4) is the floor itself.
+//! - **User space** (0.6-1.1 µs per packet): the shell (event loop, lookups, the one copy of
+//!   each browser datagram), SRTP (AES-GCM, about 0.1 µs), RTP statistics and the leg's
+//!   bookkeeping. With str0m as the leg it was 3.9-4.6 µs (stream lookup, NACK and receive
+//!   registers, pacer and timeout polling, `poll_output` through ICE and DTLS state).
+//! - **The machine ends the ramp**: the generator does the same SRTP work as a bridge, so at
+//!   1000 calls it is 67-83% busy on one of the 2 cores; ours still passed there, rtpengine's
+//!   latency did not. Calls per core comes from the bridge's own CPU accounting, so it is the
+//!   figure to compare; an idle machine with more cores gives a higher largest N.
 //! - Latency: `batch_wait_us` (500 µs) adds up to half a millisecond per packet by design;
-//!   our p50 is 0.7-1.1 ms against rtpengine's 0.3-0.5 ms. Set it to 0 for latency first (the
+//!   our p50 is 0.7-1.1 ms against rtpengine's 0.3-0.7 ms. Set it to 0 for latency first (the
 //!   floor above says what that costs in CPU).
 //! - Memory per call is RSS growth across a step; allocators keep freed memory between steps
 //!   and a retried step reuses the same process, so figures after the first step of a process
-//!   read low. The in-process bench measures the Rust heap exactly: 56 KiB per call when set
-//!   up, 65-66 KiB after 7 s of traffic, 98% of it str0m's state for the browser leg.
+//!   read low. The in-process bench measures the Rust heap exactly: 14.6 KiB per call when set
+//!   up, 6.0-7.5 KiB after 7 s of traffic.
 //!
-//! Next levers, in order: (1) the lean browser leg in place of str0m (see "Design" above:
-//! `leg_path` measures it at 0.16-0.19 µs per packet each way against str0m's 0.79-0.90), which
-//! takes most of the user-space share off the per-packet path; with user space at about 1.5 µs
-//! this VM would give about 1,550 calls per core; (2) past the socket floor,
-//! the kernel's UDP path itself has to go: AF_XDP or XDP/eBPF for the plain RTP leg (rewrite
-//! and redirect in the kernel, no copy to user space), which needs a NIC driver with native
-//! XDP, not loopback; io_uring only saves the system call entries that batching already
-//! amortises (the `single` floor); (3) one media thread per core, each with its own media port
-//! and sessions sharded by it, for calls per node (it does not change calls per core).
+//! Next levers, in order: (1) past the socket floor the kernel's UDP path itself has to go:
+//! AF_XDP or XDP/eBPF for the plain RTP leg (rewrite and redirect in the kernel, no copy to
+//! user space), which needs a NIC driver with native XDP, not loopback; io_uring only saves the
+//! system call entries that batching already amortises (the `single` floor); (2) the upstream
+//! leg's one `sendto` per packet could go into a `sendmmsg` per socket per wakeup (the `ours`
+//! and `single` floors differ by 0.4-0.7 µs); (3) one media thread per core, each with its own
+//! media port and sessions sharded by it, for calls per node (it does not change calls per
+//! core).
 //!
 //! # Running
 //!
