@@ -191,7 +191,7 @@ pub struct Config {
     /// How long a shutdown waits for in-flight work before exiting anyway.
     pub drain_timeout_secs: u64,
     /// A call that receives nothing (no RTP, RTCP or ICE check from either side) for this long
-    /// is released.
+    /// is released, and so is one whose browser, once heard from, has been silent this long.
     pub media_timeout_secs: u64,
     /// After a wakeup that moved packets, the media thread waits until this many microseconds
     /// have passed since it woke before it looks again, so each wakeup handles a batch (fewer

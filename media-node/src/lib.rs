@@ -69,7 +69,9 @@
 //!   the browser answer and sets the payload type map both ways (e.g. telephone-event 126 on
 //!   the browser side, 101 upstream). Echo mode sends the browser's RTP back to it. A session
 //!   that receives nothing (RTP, RTCP or ICE consent checks, so held calls live) for
-//!   `media_timeout_secs` is released; garbage on any port is counted and dropped.
+//!   `media_timeout_secs` is released, and so is one whose browser, once heard from, has been
+//!   silent that long while the upstream still sends (the browser vanished without a BYE);
+//!   garbage on any port is counted and dropped.
 //! - **Control API** in [`control`]: `POST /v1/sessions`, `POST /v1/sessions/{id}/answer`,
 //!   `POST /v1/sessions/{id}/renegotiate`, `DELETE /v1/sessions/{id}`,
 //!   `GET /v1/sessions/{id}/stats`, and for calls from the upstream

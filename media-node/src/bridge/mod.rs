@@ -88,7 +88,9 @@ pub struct BridgeConfig {
     /// Most concurrent sessions.
     pub capacity: usize,
     /// A session that receives nothing (no RTP, RTCP or ICE check on either leg) for this long
-    /// is released.
+    /// is released, and so is one whose browser, once heard from, has been silent this long
+    /// while the upstream still sends (the browser vanished; a browser's consent checks keep a
+    /// call it holds alive).
     pub media_timeout: Duration,
 }
 
@@ -317,6 +319,9 @@ struct Session {
     inbound: bool,
     created: Instant,
     last_activity: Instant,
+    /// When a datagram from the browser last passed its leg's checks (`None` before the
+    /// first).
+    browser_heard: Option<Instant>,
     /// Next sequence number towards the browser.
     seq_to_browser: u16,
     from_browser: rtp::ReceiveStats,
@@ -336,7 +341,7 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// When this session needs [`Bridge::handle_timeout`] next.
     fn deadline(&self, media_timeout: Duration) -> Instant {
-        let mut deadline = self.last_activity + media_timeout;
+        let mut deadline = self.silent_since() + media_timeout;
         if let Some(at) = self.leg.poll_timeout() {
             deadline = deadline.min(at);
         }
@@ -368,11 +373,19 @@ impl Session {
             inbound: false,
             created: now,
             last_activity: now,
+            browser_heard: None,
             seq_to_browser: rand::rng().random(),
             from_browser: rtp::ReceiveStats::default(),
             from_upstream: rtp::ReceiveStats::default(),
             dropped: 0,
         }
+    }
+
+    /// Since when the session counts as silent: the last datagram from either leg, or, once
+    /// the browser has been heard, the browser's last one (a vanished browser ends the call even
+    /// while the upstream keeps sending).
+    fn silent_since(&self) -> Instant {
+        self.browser_heard.unwrap_or(self.last_activity)
     }
 
     fn clock_rate(&self, browser_pt: u8) -> u32 {
@@ -1285,6 +1298,7 @@ impl Bridge {
         match session.leg.handle_datagram(now, source, &mut buf, len) {
             Ok(Received::Rtp { len }) => {
                 session.last_activity = now;
+                session.browser_heard = Some(now);
                 buf.truncate(len);
                 relay_from_browser(
                     session,
@@ -1297,6 +1311,7 @@ impl Bridge {
             }
             Ok(Received::Rtcp | Received::Handled) => {
                 session.last_activity = now;
+                session.browser_heard = Some(now);
                 self.outbox.recycle(buf);
             }
             Ok(Received::Dropped(reason)) => {
@@ -1489,7 +1504,7 @@ impl Bridge {
         let Some(session) = self.sessions[slot].as_mut() else {
             return;
         };
-        if now.saturating_duration_since(session.last_activity) >= self.config.media_timeout {
+        if now.saturating_duration_since(session.silent_since()) >= self.config.media_timeout {
             self.end(slot, now, EndReason::MediaTimeout);
             return;
         }

@@ -1693,3 +1693,54 @@ fn a_re_offer_without_a_call_codec_is_refused_and_changes_nothing() {
     assert_eq!(session.local.version, 1);
     assert_eq!(session.local.direction, SdpDirection::SendRecv);
 }
+
+#[test]
+fn a_browser_that_vanishes_ends_the_call_even_while_the_upstream_keeps_sending() {
+    let mut now = Instant::now();
+    let (mut bridge, mut browser, id, rtp_dest) = connected_bridge_call(&mut now);
+    browser.send(now, 0, 1, b"last words");
+    exchange(
+        &mut now,
+        Duration::from_millis(20),
+        &mut browser,
+        &mut bridge,
+    );
+    let vanished = now;
+    // The browser is gone (no more checks, RTP or RTCP); the upstream talks on.
+    let mut seq = 1u16;
+    let ended = loop {
+        seq = seq.wrapping_add(1);
+        bridge.handle_receive(
+            now,
+            upstream_addr(),
+            rtp_dest,
+            &rtp_packet(0, seq, u32::from(seq) * 160, b"anyone there"),
+        );
+        now += Duration::from_millis(20);
+        bridge.handle_timeout(now);
+        while bridge.poll_transmit().is_some() {}
+        if let Some(event) = bridge.poll_event() {
+            break event;
+        }
+        assert!(
+            now - vanished < Duration::from_secs(40),
+            "the session never ended"
+        );
+    };
+    let BridgeEvent::Ended {
+        session_id,
+        reason,
+        stats,
+        ..
+    } = ended;
+    assert_eq!(session_id, id);
+    assert_eq!(reason, EndReason::MediaTimeout);
+    // `vanished` is one exchange step (20 ms) after the browser's last delivered datagram.
+    let silent = now - vanished + Duration::from_millis(20);
+    assert!(
+        silent >= config().media_timeout
+            && silent < config().media_timeout + Duration::from_secs(1),
+        "{silent:?}"
+    );
+    assert!(stats.packets_from_upstream > 1000, "{stats:?}");
+}
