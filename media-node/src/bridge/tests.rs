@@ -513,51 +513,9 @@ fn exchange(
 
 #[test]
 fn srtp_from_the_browser_reaches_the_upstream_as_plain_rtp_and_back() {
-    let t0 = Instant::now();
-    let mut now = t0;
-    let mut bridge = Bridge::new(config(), certificate());
-    let (mut browser, offer, pending) = Browser::offer(now);
-    let response = bridge
-        .allocate(now, &request(&offer, Mode::Bridge), &mut Binder::default())
-        .unwrap();
-    let answer = SdpAnswer::from_sdp_string(&response.browser_answer_sdp).unwrap();
-    browser
-        .rtc
-        .sdp_api()
-        .accept_answer(pending, answer)
-        .unwrap();
-    let rtp_port = port_of(response.upstream_offer_sdp.as_deref().unwrap());
-    bridge
-        .apply_answer(
-            now,
-            &ApplyAnswer {
-                session_id: response.session_id.clone(),
-                upstream_answer_sdp: upstream_answer_sdp("0", ""),
-            },
-        )
-        .unwrap();
-
-    while !browser.rtc.is_connected() {
-        exchange(
-            &mut now,
-            Duration::from_millis(10),
-            &mut browser,
-            &mut bridge,
-        );
-        assert!(
-            now - t0 < Duration::from_secs(10),
-            "ICE/DTLS did not complete"
-        );
-    }
-    // Let DTLS finish on both sides and SRTP keys settle.
-    for _ in 0..20 {
-        exchange(
-            &mut now,
-            Duration::from_millis(10),
-            &mut browser,
-            &mut bridge,
-        );
-    }
+    let mut now = Instant::now();
+    let (mut bridge, mut browser, id, rtp_dest) = connected_bridge_call(&mut now);
+    let rtp_port = rtp_dest.port();
 
     let mut upstream_got = Vec::new();
     for seq in 1..=5u64 {
@@ -587,7 +545,6 @@ fn srtp_from_the_browser_reaches_the_upstream_as_plain_rtp_and_back() {
 
     // The upstream answers from behind NAT; the bridge latches and the browser gets it.
     let nat: SocketAddr = "203.0.113.5:31000".parse().unwrap();
-    let rtp_dest = SocketAddr::new(config().rtp_ip, rtp_port);
     for seq in 1..=5u16 {
         bridge.handle_receive(
             now,
@@ -614,12 +571,7 @@ fn srtp_from_the_browser_reaches_the_upstream_as_plain_rtp_and_back() {
             &mut bridge,
         );
     }
-    assert_eq!(
-        browser.received.len(),
-        5,
-        "{:?}",
-        bridge.stats(now, &response.session_id)
-    );
+    assert_eq!(browser.received.len(), 5, "{:?}", bridge.stats(now, &id));
     assert!(browser
         .received
         .iter()
@@ -639,14 +591,14 @@ fn srtp_from_the_browser_reaches_the_upstream_as_plain_rtp_and_back() {
         "{sent:?}"
     );
 
-    let stats = bridge.stats(now, &response.session_id).unwrap();
+    let stats = bridge.stats(now, &id).unwrap();
     assert_eq!(stats.packets_from_browser, 6);
     assert_eq!(stats.packets_from_upstream, 5);
     assert!(stats.mos.is_some());
 }
 
 #[test]
-fn echo_sends_the_browsers_audio_back() {
+fn echo_sends_the_browsers_audio_back_under_the_strongest_gcm_srtp_profile() {
     let mut now = Instant::now();
     let mut bridge = Bridge::new(config(), certificate());
     let (mut browser, offer, pending) = Browser::offer(now);
@@ -699,6 +651,15 @@ fn echo_sends_the_browsers_audio_back() {
     }
     assert_eq!(browser.received.len(), 3);
     assert!(browser.received.iter().all(|(_, p)| p == b"hello echo"));
+
+    // The str0m browser's DTLS client offers AEAD_AES_256_GCM, AEAD_AES_128_GCM and
+    // AES128_CM_SHA1_80; the node's DTLS 1.2 server (dimpl) picks by its own fixed priority
+    // (256-bit GCM, 128-bit GCM, AES-CM), so GCM whenever the browser offers it.
+    let session = bridge.sessions.iter().flatten().next().unwrap();
+    assert_eq!(
+        session.leg.srtp_profile(),
+        Some(crate::srtp::Profile::AeadAes256Gcm)
+    );
 }
 
 #[test]
@@ -1161,28 +1122,14 @@ fn inbound_call_relays_srtp_from_the_browser_as_plain_rtp_with_the_upstreams_num
     }
 
     let rtp_dest = SocketAddr::new(config().rtp_ip, rtp_port);
-    for seq in 1..=5u16 {
-        bridge.handle_receive(
-            now,
-            upstream_addr(),
-            rtp_dest,
-            &rtp_packet(0, seq, u32::from(seq) * 160, b"from-carrier"),
-        );
-        exchange(
-            &mut now,
-            Duration::from_millis(20),
-            &mut browser,
-            &mut bridge,
-        );
-    }
-    for _ in 0..5 {
-        exchange(
-            &mut now,
-            Duration::from_millis(20),
-            &mut browser,
-            &mut bridge,
-        );
-    }
+    upstream_talks(
+        &mut bridge,
+        &mut browser,
+        &mut now,
+        rtp_dest,
+        1..=5,
+        b"from-carrier",
+    );
     assert_eq!(browser.received.len(), 5, "{:?}", bridge.stats(now, &id));
     assert!(browser
         .received
@@ -1331,43 +1278,6 @@ fn loss_and_reordering_both_ways_are_forwarded_as_they_arrive_and_counted() {
     assert_eq!(
         stats.packets_dropped, 0,
         "reordered packets are not dropped"
-    );
-}
-
-/// Which DTLS-SRTP profile the node (DTLS server, `setup:passive`) settles on with a str0m
-/// browser, whose client offers AEAD_AES_256_GCM, AEAD_AES_128_GCM and AES128_CM_SHA1_80:
-/// dimpl's DTLS 1.2 server picks by its own fixed priority from the client's list (256-bit GCM,
-/// then 128-bit GCM, then AES-CM), so a GCM profile wins whenever the browser offers one.
-#[test]
-fn dtls_srtp_negotiates_a_gcm_profile_when_the_browser_offers_it() {
-    let mut now = Instant::now();
-    let mut bridge = Bridge::new(config(), certificate());
-    let (mut browser, offer, pending) = Browser::offer(now);
-    let response = bridge
-        .allocate(now, &request(&offer, Mode::Echo), &mut Binder::default())
-        .unwrap();
-    let answer = SdpAnswer::from_sdp_string(&response.browser_answer_sdp).unwrap();
-    browser
-        .rtc
-        .sdp_api()
-        .accept_answer(pending, answer)
-        .unwrap();
-    for _ in 0..300 {
-        exchange(
-            &mut now,
-            Duration::from_millis(10),
-            &mut browser,
-            &mut bridge,
-        );
-        if browser.rtc.is_connected() {
-            break;
-        }
-    }
-    assert!(browser.rtc.is_connected(), "DTLS did not connect");
-    let session = bridge.sessions.iter().flatten().next().unwrap();
-    assert_eq!(
-        session.leg.srtp_profile(),
-        Some(crate::srtp::Profile::AeadAes256Gcm)
     );
 }
 
@@ -1562,6 +1472,31 @@ fn renegotiate(
     answer.parse().unwrap()
 }
 
+/// The upstream sends PCMU `payload` from its SDP address, one packet per 20 ms exchange with
+/// the browser for each of `seqs`, then the exchange runs 100 ms more (str0m paces what it
+/// hands out).
+fn upstream_talks(
+    bridge: &mut Bridge,
+    browser: &mut Browser,
+    now: &mut Instant,
+    rtp_dest: SocketAddr,
+    seqs: std::ops::RangeInclusive<u16>,
+    payload: &[u8],
+) {
+    for seq in seqs {
+        bridge.handle_receive(
+            *now,
+            upstream_addr(),
+            rtp_dest,
+            &rtp_packet(0, seq, u32::from(seq) * 160, payload),
+        );
+        exchange(now, Duration::from_millis(20), browser, bridge);
+    }
+    for _ in 0..5 {
+        exchange(now, Duration::from_millis(20), browser, bridge);
+    }
+}
+
 #[test]
 fn browser_hold_ice_restart_and_resume_are_answered_and_the_call_goes_on() {
     let mut now = Instant::now();
@@ -1586,20 +1521,14 @@ fn browser_hold_ice_restart_and_resume_are_answered_and_the_call_goes_on() {
     assert_eq!(held.direction_for(&held.media[0]), SdpDirection::RecvOnly);
     assert_eq!(held.origin.session_version, 2);
     assert_eq!(ufrag_of(&held), first_ufrag, "no ICE restart asked for");
-    for seq in 1..=3u16 {
-        bridge.handle_receive(
-            now,
-            upstream_addr(),
-            rtp_dest,
-            &rtp_packet(0, seq, u32::from(seq) * 160, b"held"),
-        );
-        exchange(
-            &mut now,
-            Duration::from_millis(20),
-            &mut browser,
-            &mut bridge,
-        );
-    }
+    upstream_talks(
+        &mut bridge,
+        &mut browser,
+        &mut now,
+        rtp_dest,
+        1..=3,
+        b"held",
+    );
     assert!(
         browser.received.is_empty(),
         "nothing goes to a held browser"
@@ -1640,28 +1569,14 @@ fn browser_hold_ice_restart_and_resume_are_answered_and_the_call_goes_on() {
             &mut bridge,
         );
     }
-    for seq in 4..=8u16 {
-        bridge.handle_receive(
-            now,
-            upstream_addr(),
-            rtp_dest,
-            &rtp_packet(0, seq, u32::from(seq) * 160, b"resumed"),
-        );
-        exchange(
-            &mut now,
-            Duration::from_millis(20),
-            &mut browser,
-            &mut bridge,
-        );
-    }
-    for _ in 0..5 {
-        exchange(
-            &mut now,
-            Duration::from_millis(20),
-            &mut browser,
-            &mut bridge,
-        );
-    }
+    upstream_talks(
+        &mut bridge,
+        &mut browser,
+        &mut now,
+        rtp_dest,
+        4..=8,
+        b"resumed",
+    );
     assert_eq!(browser.received.len(), 5, "{:?}", bridge.stats(now, &id));
     assert!(browser.received.iter().all(|(_, p)| p == b"resumed"));
     let stats = bridge.stats(now, &id).unwrap();
