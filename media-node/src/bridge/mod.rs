@@ -522,7 +522,7 @@ pub struct Bridge {
     /// fingerprint.
     certificate: NodeCertificate,
     ports: PortPool,
-    /// Boxed: a session is about 1.5 KiB inline (its browser leg most of it), so the slot vector
+    /// Boxed: a session is 1.8 KiB inline (its browser leg half of it), so the slot vector
     /// stays small and its spare capacity costs a pointer a slot, not a session.
     sessions: Vec<Option<Box<Session>>>,
     free_slots: Vec<usize>,
