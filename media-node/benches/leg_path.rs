@@ -213,7 +213,7 @@ impl Calls {
                     s[0].push(cpu_us(t, overhead));
                 }
                 match received {
-                    Received::Rtp { len } => {
+                    Received::Rtp { len, .. } => {
                         // str0m adds a header extension block: the payload ends the packet.
                         assert!(buf[..len].ends_with(&FROM_BROWSER), "leg got the payload");
                         self.node_got[i] += 1;

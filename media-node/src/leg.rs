@@ -20,7 +20,8 @@
 //!   dropped. RTP and RTCP share the port (RFC 5761 §4): the second byte with the marker bit
 //!   masked off in 64..=95 (RTCP packet types 192..=223) is RTCP; RTP payload types 64..=95 are
 //!   not used on a muxed port. RTP is unprotected in place and handed back as
-//!   [`Received::Rtp`] (the plain packet at the front of the buffer); RTCP is unprotected and
+//!   [`Received::Rtp`] (the plain packet at the front of the buffer, and its header read, so
+//!   the bridge need not parse it again); RTCP is unprotected and
 //!   read here (the report block about our SSRC gives RTT and loss, an SR from the browser is
 //!   echoed in our next report's LSR/DLSR) and not handed on. The first packet that
 //!   authenticates tells DTLS the browser is done ([`DtlsLeg::confirm_peer`]), which drops the
@@ -194,8 +195,8 @@ pub enum DropReason {
 /// What [`BrowserLeg::handle_datagram`] did with a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
-    /// Plain RTP from the browser, `buf[..len]`, ready for the bridge.
-    Rtp { len: usize },
+    /// Plain RTP from the browser, `buf[..len]`, ready for the bridge, with its header read.
+    Rtp { len: usize, view: rtp::RtpView },
     /// SRTCP from the browser, read into [`LegStats`].
     Rtcp,
     /// STUN answered or DTLS progressed: see [`BrowserLeg::poll_transmit`].
@@ -847,11 +848,13 @@ impl BrowserLeg {
                 Err(e) => return Ok(Received::Dropped(DropReason::Srtp(e))),
             };
             self.confirm_peer();
+            // Authentic, so well-formed but for padding that does not fit the payload.
+            let Some(view) = datagram.get(..n).and_then(rtp::parse) else {
+                return Ok(Received::Dropped(DropReason::Srtp(SrtpError::BadHeader)));
+            };
             self.stats.packets_received += 1;
-            if let Some(view) = datagram.get(..n).and_then(rtp::parse) {
-                self.reception.on_rtp(view.ssrc, view.sequence);
-            }
-            Ok(Received::Rtp { len: n })
+            self.reception.on_rtp(view.ssrc, view.sequence);
+            Ok(Received::Rtp { len: n, view })
         }
     }
 

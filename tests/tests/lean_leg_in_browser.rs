@@ -266,7 +266,7 @@ fn echo_media(
         };
         if let Ok((len, source)) = received {
             match leg.handle_datagram(now, source, &mut buf, len) {
-                Ok(Received::Rtp { len }) => {
+                Ok(Received::Rtp { len, .. }) => {
                     buf[8..12].copy_from_slice(&OUR_SSRC.to_be_bytes());
                     debug_assert!(buf.len() >= len + MAX_RTP_OVERHEAD);
                     match leg.protect_rtp(now, &mut buf, len) {

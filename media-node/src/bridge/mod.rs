@@ -1296,7 +1296,7 @@ impl Bridge {
         let len = buf.len();
         buf.resize(len + srtp::MAX_RTP_OVERHEAD, 0);
         match session.leg.handle_datagram(now, source, &mut buf, len) {
-            Ok(Received::Rtp { len }) => {
+            Ok(Received::Rtp { len, view }) => {
                 session.last_activity = now;
                 session.browser_heard = Some(now);
                 buf.truncate(len);
@@ -1304,6 +1304,7 @@ impl Bridge {
                     session,
                     &mut self.outbox,
                     buf,
+                    view,
                     now,
                     media_addr,
                     self.config.rtp_ip,
@@ -1603,21 +1604,18 @@ fn end_reason(error: &LegError) -> EndReason {
     }
 }
 
-/// The plain RTP packet `buf` from the browser: counted, then echoed (echo mode) or sent to the
-/// upstream under the upstream's payload type, from the same buffer.
+/// The plain RTP packet `buf` from the browser (its header read by the leg into `view`):
+/// counted, then echoed (echo mode) or sent to the upstream under the upstream's payload type,
+/// from the same buffer.
 fn relay_from_browser(
     session: &mut Session,
     outbox: &mut Outbox,
     mut buf: Vec<u8>,
+    view: rtp::RtpView,
     now: Instant,
     media_addr: SocketAddr,
     rtp_ip: IpAddr,
 ) {
-    let Some(view) = rtp::parse(&buf) else {
-        session.dropped += 1;
-        outbox.recycle(buf);
-        return;
-    };
     let payload_len = view.payload.1 - view.payload.0;
     let arrival_us = now.saturating_duration_since(session.created).as_micros() as u64;
     let clock_rate = session.clock_rate(view.payload_type);
