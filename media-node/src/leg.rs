@@ -8,8 +8,10 @@
 //! consent), a [`DtlsLeg`] (the DTLS 1.2 handshake on the node's [`NodeCertificate`], checked
 //! against the browser's SDP fingerprints) and, once the handshake gave keys, two
 //! [`srtp::Context`]s: ours protects what we send, theirs unprotects what the browser sends.
-//! On top it keeps the few RTCP numbers an audio call needs ([`LegStats`]) and sends an SR (an
-//! RR before we sent any RTP) with an SDES CNAME toward the browser every [`REPORT_INTERVAL`].
+//! On top it keeps the few RTCP numbers an audio call needs ([`LegStats`]) and the receive
+//! statistics of the browser's stream ([`BrowserLeg::received`], the bridge's
+//! [`rtp::ReceiveStats`]), and sends an SR (an RR before we sent any RTP) with an SDES CNAME and
+//! a report block toward the browser every [`REPORT_INTERVAL`].
 //!
 //! # Data flow
 //!
@@ -64,9 +66,8 @@
 //!
 //! Video, several m-lines in one BUNDLE group, TURN, TCP candidates, DTLS 1.3, full ICE (see
 //! [`crate::ice`]), data channels, NACK/retransmission, transport-cc and bandwidth estimation,
-//! RTCP feedback messages, interarrival jitter in our report blocks (reported as 0), several
-//! SSRCs from the browser (the report block is about the latest SSRC seen), and RTCP
-//! reduced-size. After consent expires nothing is sent; a later valid check from the browser
+//! RTCP feedback messages, several SSRCs from the browser (the report block is about the
+//! latest SSRC seen), and RTCP reduced-size. After consent expires nothing is sent; a later valid check from the browser
 //! restores it (ICE keeps the selected address). As offerer: no timeout of its own for an
 //! answer that never comes (the bridge's setup timeout ends the call), no re-offer or ICE
 //! restart, and codec choice from the answer is the bridge's (the leg does not read the
@@ -110,7 +111,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use shared::sdp::{Direction, MediaType, SessionDescription, Setup};
 
@@ -140,8 +141,6 @@ pub const MAX_EARLY_DTLS: usize = 8;
 
 /// How often a client leg without a selected address looks at its handshake deadline.
 const CLIENT_WAIT_TICK: Duration = Duration::from_millis(500);
-/// Seconds from 1900 (NTP) to 1970 (Unix).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 /// Why the leg failed or refused an operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -331,8 +330,6 @@ pub struct LegStats {
     pub packets_sent: u32,
     /// RTP payload octets we protected.
     pub octets_sent: u32,
-    /// RTP packets from the browser that unprotected.
-    pub packets_received: u64,
     /// SRTCP packets from the browser that unprotected.
     pub rtcp_received: u64,
     /// Report blocks from the browser about our SSRC.
@@ -348,89 +345,6 @@ pub struct LegStats {
     /// DTLS datagrams an offerer leg dropped from its queue before the answer (oldest first,
     /// past [`MAX_EARLY_DTLS`]), or discarded because the answer made it the DTLS client.
     pub early_dtls_dropped: u32,
-}
-
-/// What we know of the browser's stream, for our report block.
-#[derive(Debug, Clone, Copy, Default)]
-struct Reception {
-    ssrc: u32,
-    started: bool,
-    base_seq: u32,
-    /// Extended highest sequence number.
-    highest: u32,
-    received: u32,
-    expected_prior: u32,
-    received_prior: u32,
-    /// Middle 32 bits of the browser's last SR and when it arrived.
-    last_sr: Option<(u32, Instant)>,
-}
-
-impl Reception {
-    fn on_rtp(&mut self, ssrc: u32, seq: u16) {
-        if !self.started || ssrc != self.ssrc {
-            *self = Reception {
-                ssrc,
-                started: true,
-                base_seq: u32::from(seq),
-                highest: u32::from(seq),
-                last_sr: None,
-                ..Reception::default()
-            };
-        } else {
-            // RFC 3550 A.1 in short: extend by the cycle closest to the highest seen.
-            let cycles = self.highest & 0xffff_0000;
-            let candidates = [
-                cycles.wrapping_sub(0x1_0000) | u32::from(seq),
-                cycles | u32::from(seq),
-                cycles.wrapping_add(0x1_0000) | u32::from(seq),
-            ];
-            let ext = candidates
-                .into_iter()
-                .min_by_key(|c| (i64::from(*c) - i64::from(self.highest)).unsigned_abs())
-                .unwrap_or(self.highest);
-            if ext > self.highest {
-                self.highest = ext;
-            }
-        }
-        self.received = self.received.wrapping_add(1);
-    }
-
-    fn block(&mut self, now: Instant) -> Option<rtcp::ReportBlock> {
-        if !self.started {
-            return None;
-        }
-        let expected = self.highest.wrapping_sub(self.base_seq).wrapping_add(1);
-        let lost = i64::from(expected) - i64::from(self.received);
-        let expected_interval = expected.wrapping_sub(self.expected_prior);
-        let received_interval = self.received.wrapping_sub(self.received_prior);
-        self.expected_prior = expected;
-        self.received_prior = self.received;
-        let lost_interval = i64::from(expected_interval) - i64::from(received_interval);
-        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
-            0
-        } else {
-            ((lost_interval << 8) / i64::from(expected_interval)).min(255) as u8
-        };
-        let (lsr, dlsr) = match self.last_sr {
-            Some((lsr, at)) => {
-                let delay = now.saturating_duration_since(at);
-                (
-                    lsr,
-                    (delay.as_micros() * 65_536 / 1_000_000).min(0xffff_ffff) as u32,
-                )
-            }
-            None => (0, 0),
-        };
-        Some(rtcp::ReportBlock {
-            ssrc: self.ssrc,
-            fraction_lost,
-            cumulative_lost: lost.clamp(-0x80_0000, 0x7f_ffff) as i32,
-            highest_seq: self.highest,
-            jitter: 0,
-            lsr,
-            dlsr,
-        })
-    }
 }
 
 /// SRTP state once the handshake gave keys; boxed in the leg (two contexts are about 1 KiB
@@ -473,15 +387,19 @@ pub struct BrowserLeg {
     clock_rate: u32,
     cname: String,
     stats: LegStats,
-    reception: Reception,
+    /// The browser's RTP stream (RFC 3550 A.1, A.3, A.8), for our report blocks and the
+    /// bridge's call quality.
+    received: rtp::ReceiveStats,
+    /// Middle 32 bits of the browser's last SR and when it arrived (our blocks' LSR/DLSR).
+    browser_sr: Option<(u32, Instant)>,
     /// RTP timestamp of the latest packet we sent and when.
     last_sent: Option<(u32, Instant)>,
     next_report: Option<Instant>,
     consent_lost: bool,
     /// The transmit queue was shrunk after the handshake.
     shrunk: bool,
-    /// NTP time (64-bit) at `clock_base`.
-    ntp_base: u64,
+    ntp: rtcp::NtpClock,
+    /// Arrival times of the browser's packets count from here (for jitter).
     clock_base: Instant,
     /// The transmit queue: datagram bytes and (destination, range) per datagram.
     tx_bytes: Vec<u8>,
@@ -649,10 +567,6 @@ impl BrowserLeg {
         clock_rate: u32,
         cname: String,
     ) -> Self {
-        let ntp_base = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| to_ntp(d + Duration::from_secs(NTP_UNIX_OFFSET)))
-            .unwrap_or(0);
         BrowserLeg {
             ice,
             dtls,
@@ -666,12 +580,13 @@ impl BrowserLeg {
             clock_rate: clock_rate.max(1),
             cname,
             stats: LegStats::default(),
-            reception: Reception::default(),
+            received: rtp::ReceiveStats::default(),
+            browser_sr: None,
             last_sent: None,
             next_report: None,
             consent_lost: false,
             shrunk: false,
-            ntp_base,
+            ntp: rtcp::NtpClock::new(now),
             clock_base: now,
             tx_bytes: Vec::new(),
             tx: VecDeque::new(),
@@ -704,6 +619,18 @@ impl BrowserLeg {
     /// RTCP-level statistics.
     pub fn stats(&self) -> &LegStats {
         &self.stats
+    }
+
+    /// The browser's RTP stream as received: packets, bytes, loss, jitter.
+    pub fn received(&self) -> &rtp::ReceiveStats {
+        &self.received
+    }
+
+    /// The RTP clock rate of the call's codec, when the codec the call settled on is not the
+    /// one the leg was made with (the upstream's answer narrowed the codecs): it times our
+    /// sender reports and the browser stream's jitter.
+    pub fn set_clock_rate(&mut self, clock_rate: u32) {
+        self.clock_rate = clock_rate.max(1);
     }
 
     /// Whether the DTLS handshake has given the SRTP keys.
@@ -818,7 +745,7 @@ impl BrowserLeg {
         let Some(keys) = self.keys.as_deref_mut() else {
             return Ok(Received::Dropped(DropReason::NoKeys));
         };
-        if is_rtcp(datagram) {
+        if rtp::is_rtcp(datagram) {
             let n = match keys.inbound.unprotect_rtcp(datagram) {
                 Ok(n) => n,
                 Err(e) => return Ok(Received::Dropped(DropReason::Srtcp(e))),
@@ -829,15 +756,15 @@ impl BrowserLeg {
                 return Ok(Received::Dropped(DropReason::BadRtcp));
             };
             if let Some((ssrc, ntp_mid)) = report.sender_report {
-                if ssrc == self.reception.ssrc || !self.reception.started {
-                    self.reception.last_sr = Some((ntp_mid, now));
+                if self.received.ssrc().is_none_or(|s| s == ssrc) {
+                    self.browser_sr = Some((ntp_mid, now));
                 }
             }
             if let Some(block) = report.block {
                 self.stats.reports_received += 1;
                 self.stats.fraction_lost = block.fraction_lost;
                 self.stats.cumulative_lost = block.cumulative_lost;
-                if let Some(rtt) = rtcp::rtt_ms(self.ntp(now), &block) {
+                if let Some(rtt) = rtcp::rtt_ms(self.ntp.at(now), &block) {
                     self.stats.rtt_ms = Some(rtt);
                 }
             }
@@ -852,8 +779,10 @@ impl BrowserLeg {
             let Some(view) = datagram.get(..n).and_then(rtp::parse) else {
                 return Ok(Received::Dropped(DropReason::Srtp(SrtpError::BadHeader)));
             };
-            self.stats.packets_received += 1;
-            self.reception.on_rtp(view.ssrc, view.sequence);
+            let arrival_us = now.saturating_duration_since(self.clock_base).as_micros() as u64;
+            let payload_len = view.payload.1 - view.payload.0;
+            self.received
+                .record(&view, payload_len, arrival_us, self.clock_rate);
             Ok(Received::Rtp { len: n, view })
         }
     }
@@ -957,13 +886,19 @@ impl BrowserLeg {
             let elapsed = now.saturating_duration_since(at);
             let ticks = elapsed.as_micros() * u128::from(self.clock_rate) / 1_000_000;
             rtcp::SenderInfo {
-                ntp: self.ntp(now),
+                ntp: self.ntp.at(now),
                 rtp_timestamp: ts.wrapping_add(ticks as u32),
                 packets: self.stats.packets_sent,
                 octets: self.stats.octets_sent,
             }
         });
-        let block = self.reception.block(now);
+        let block = self.received.report_block().map(|mut block| {
+            if let Some((lsr, at)) = self.browser_sr {
+                block.lsr = lsr;
+                block.dlsr = rtcp::dlsr_of(now.saturating_duration_since(at));
+            }
+            block
+        });
         let mut report = std::mem::take(&mut self.report);
         rtcp::write_report(&mut report, self.ssrc, sender.as_ref(), block.as_ref());
         write_sdes_cname(&mut report, self.ssrc, &self.cname);
@@ -1063,26 +998,6 @@ impl BrowserLeg {
         self.tx
             .push_back((destination, start..start + datagram.len()));
     }
-
-    /// Our 64-bit NTP time at `now`.
-    fn ntp(&self, now: Instant) -> u64 {
-        self.ntp_base
-            .wrapping_add(to_ntp(now.saturating_duration_since(self.clock_base)))
-    }
-}
-
-/// A duration as 64-bit NTP (32.32 fixed point).
-fn to_ntp(d: Duration) -> u64 {
-    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-    (d.as_secs() << 32).wrapping_add(frac)
-}
-
-/// RTP or RTCP on the muxed port (RFC 5761 §4): RTCP packet types 192..=223 are RTP payload
-/// types 64..=95 once the marker bit is masked off.
-fn is_rtcp(packet: &[u8]) -> bool {
-    packet
-        .get(1)
-        .is_some_and(|b| (64..=95).contains(&(b & 0x7f)))
 }
 
 /// Appends an SDES packet with one CNAME chunk (RFC 3550 §6.5) to a report.

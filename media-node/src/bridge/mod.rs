@@ -71,8 +71,6 @@ const UNMAPPED: u8 = 0xff;
 const MAX_POOLED_BUFFERS: usize = 64;
 /// Interval of the RTCP reports sent to the upstream (RFC 3550's 5 s minimum).
 pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
-/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
-const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
 
 /// What the core needs to know about the node.
 #[derive(Debug, Clone)]
@@ -324,7 +322,6 @@ struct Session {
     browser_heard: Option<Instant>,
     /// Next sequence number towards the browser.
     seq_to_browser: u16,
-    from_browser: rtp::ReceiveStats,
     from_upstream: rtp::ReceiveStats,
     dropped: u64,
 }
@@ -375,7 +372,6 @@ impl Session {
             last_activity: now,
             browser_heard: None,
             seq_to_browser: rand::rng().random(),
-            from_browser: rtp::ReceiveStats::default(),
             from_upstream: rtp::ReceiveStats::default(),
             dropped: 0,
         }
@@ -434,10 +430,11 @@ impl Session {
 
     fn stats(&self, now: Instant) -> SessionStats {
         let loss_up = self.from_upstream.loss();
-        let loss_browser = self.from_browser.loss();
+        let from_browser = self.leg.received();
+        let loss_browser = from_browser.loss();
         let jitter = self.from_upstream.jitter_ms();
-        let worst_jitter = jitter.max(self.from_browser.jitter_ms());
-        let has_media = self.from_browser.packets + self.from_upstream.packets > 0;
+        let worst_jitter = jitter.max(from_browser.jitter_ms());
+        let has_media = from_browser.packets + self.from_upstream.packets > 0;
         let upstream_rtt = self.upstream.as_ref().and_then(|u| u.rtt_ms);
         let leg = self.leg.stats();
         // What the browser's RTCP reports of our stream.
@@ -456,8 +453,8 @@ impl Session {
         .into_iter()
         .fold(0.0f32, f32::max);
         SessionStats {
-            packets_from_browser: self.from_browser.packets,
-            bytes_from_browser: self.from_browser.bytes,
+            packets_from_browser: from_browser.packets,
+            bytes_from_browser: from_browser.bytes,
             packets_from_upstream: self.from_upstream.packets,
             bytes_from_upstream: self.from_upstream.bytes,
             packets_dropped: self.dropped,
@@ -545,7 +542,7 @@ pub struct Bridge {
     /// What ended sessions carried (live ones are added at read time).
     ended_totals: Totals,
     /// Wall clock (NTP) at an instant, for RTCP sender reports; set on first use.
-    ntp_base: Option<(Instant, u64)>,
+    ntp_clock: Option<rtcp::NtpClock>,
 }
 
 /// Traffic totals of the node.
@@ -629,7 +626,7 @@ impl Bridge {
             allocated: 0,
             ended: [0; 5],
             ended_totals: Totals::default(),
-            ntp_base: None,
+            ntp_clock: None,
         }
     }
 
@@ -668,18 +665,11 @@ impl Bridge {
         }
     }
 
-    /// The 64-bit NTP time at `now`: the wall clock read once, then advanced by `now`.
+    /// The 64-bit NTP time at `now` (the clock is set on first use).
     fn ntp(&mut self, now: Instant) -> u64 {
-        let (base, base_ntp) = *self.ntp_base.get_or_insert_with(|| {
-            let unix = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            (
-                now,
-                ntp_of(unix + Duration::from_secs(NTP_UNIX_OFFSET_SECS)),
-            )
-        });
-        base_ntp.wrapping_add(ntp_of(now.saturating_duration_since(base)))
+        self.ntp_clock
+            .get_or_insert_with(|| rtcp::NtpClock::new(now))
+            .at(now)
     }
 
     /// Stops (or resumes) taking new sessions; existing ones continue.
@@ -964,6 +954,7 @@ impl Bridge {
             upstream.rtcp_mux,
             session_version,
         );
+        session.leg.set_clock_rate(send_clock_rate(&kept));
         session.browser_codecs = kept;
         debug!(session = %request.session_id, pairs = ?map.pairs(), "browser answer applied");
         if let Some(e) = failure {
@@ -1022,6 +1013,7 @@ impl Bridge {
             .filter(|c| map.a_to_b(c.payload_type).is_some())
             .cloned()
             .collect();
+        session.leg.set_clock_rate(send_clock_rate(&kept));
         let browser_answer_sdp = session.browser_sdp(&self.certificate, media_addr, &kept);
         debug!(session = %request.session_id, pairs = ?map.pairs(), "upstream answer applied");
         Ok(ApplyAnswerResponse { browser_answer_sdp })
@@ -1088,6 +1080,7 @@ impl Bridge {
             Some(DtlsRole::Client) => Setup::Active,
             _ => Setup::Passive,
         };
+        session.leg.set_clock_rate(send_clock_rate(&kept));
         session.browser_codecs = kept;
         let browser_answer_sdp =
             session.browser_sdp(&self.certificate, media_addr, &session.browser_codecs);
@@ -1553,7 +1546,7 @@ impl Bridge {
         let block = session.from_upstream.report_block().map(|mut block| {
             if let Some((lsr, at)) = upstream.last_sr {
                 block.lsr = lsr;
-                block.dlsr = ntp_middle_of(now.saturating_duration_since(at));
+                block.dlsr = rtcp::dlsr_of(now.saturating_duration_since(at));
             }
             block
         });
@@ -1576,16 +1569,6 @@ impl Bridge {
             buf,
         });
     }
-}
-
-/// A duration as a 64-bit NTP quantity (32.32 fixed point seconds).
-fn ntp_of(d: Duration) -> u64 {
-    (d.as_secs() << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
-}
-
-/// A duration in 1/65536 s (the unit of DLSR), saturating.
-fn ntp_middle_of(d: Duration) -> u32 {
-    u32::try_from(ntp_of(d) >> 16).unwrap_or(u32::MAX)
 }
 
 /// A new session id.
@@ -1617,11 +1600,7 @@ fn relay_from_browser(
     rtp_ip: IpAddr,
 ) {
     let payload_len = view.payload.1 - view.payload.0;
-    let arrival_us = now.saturating_duration_since(session.created).as_micros() as u64;
     let clock_rate = session.clock_rate(view.payload_type);
-    session
-        .from_browser
-        .record(&view, payload_len, arrival_us, clock_rate);
     let echo_back = session.sends_to_browser();
     match (session.mode, session.upstream.as_mut()) {
         (Mode::Echo, _) if !echo_back => outbox.recycle(buf),

@@ -1,6 +1,9 @@
 //! Just enough RTCP (RFC 3550 §6.4) for the plain RTP leg: writing a sender or receiver report
 //! with at most one report block, reading the SR/RR of a compound packet, and the round trip
-//! from LSR/DLSR (§6.4.1: `RTT = A - LSR - DLSR`, in 1/65536 s).
+//! from LSR/DLSR (§6.4.1: `RTT = A - LSR - DLSR`, in 1/65536 s), with the NTP clock both legs'
+//! reports use ([`NtpClock`]).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Packet type of a sender report.
 pub const SR: u8 = 200;
@@ -140,6 +143,46 @@ pub fn parse(packet: &[u8], our_ssrc: u32) -> Option<Received> {
 /// Middle 32 bits of a 64-bit NTP timestamp (the unit of LSR, 1/65536 s).
 pub fn ntp_middle(ntp: u64) -> u32 {
     (ntp >> 16) as u32
+}
+
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
+
+/// A duration as a 64-bit NTP quantity (32.32 fixed point seconds).
+pub fn ntp_of(d: Duration) -> u64 {
+    (d.as_secs() << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
+}
+
+/// A duration in 1/65536 s (the unit of DLSR), saturating.
+pub fn dlsr_of(d: Duration) -> u32 {
+    u32::try_from(ntp_of(d) >> 16).unwrap_or(u32::MAX)
+}
+
+/// The NTP time of sender reports: the wall clock read once, then advanced by the caller's
+/// monotonic clock (no system call per report, no jumps when the wall clock is set).
+#[derive(Debug, Clone, Copy)]
+pub struct NtpClock {
+    base: Instant,
+    base_ntp: u64,
+}
+
+impl NtpClock {
+    /// Reads the wall clock as of `now`.
+    pub fn new(now: Instant) -> Self {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        NtpClock {
+            base: now,
+            base_ntp: ntp_of(unix + Duration::from_secs(NTP_UNIX_OFFSET_SECS)),
+        }
+    }
+
+    /// The 64-bit NTP time at `now`.
+    pub fn at(&self, now: Instant) -> u64 {
+        self.base_ntp
+            .wrapping_add(ntp_of(now.saturating_duration_since(self.base)))
+    }
 }
 
 /// Round trip from a report block received when our NTP clock read `arrival_ntp`:

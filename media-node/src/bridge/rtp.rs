@@ -139,6 +139,11 @@ impl ReceiveStats {
         self.transit = Some(transit);
     }
 
+    /// The SSRC of the stream, once a packet arrived.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.started.then_some(self.ssrc)
+    }
+
     /// Fraction of expected packets that did not arrive (0.0-1.0).
     pub fn loss(&self) -> f32 {
         if !self.started {
