@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use cpu_time::ThreadTime;
 use media_node::dtls::NodeCertificate;
 use media_node::ice::Credentials;
-use media_node::leg::{answer_sdp, AnswerCodec, BrowserLeg, LocalSdp, OfferParams, Received};
+use media_node::leg::{answer_sdp, BrowserLeg, LocalSdp, OfferParams, Received};
 use media_node::srtp::MAX_RTP_OVERHEAD;
+use shared::sdp::{Codec, PayloadCodec};
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -105,11 +106,9 @@ fn new_calls(n: usize, cert: &NodeCertificate, now: Instant) -> Calls {
                 ice: &local,
                 certificate: cert,
                 direction: offer.direction.reversed(),
-                codecs: &[AnswerCodec {
+                codecs: &[PayloadCodec {
                     payload_type: 0,
-                    name: "PCMU".into(),
-                    clock_rate: 8000,
-                    channels: 1,
+                    codec: Codec::PCMU,
                     fmtp: None,
                 }],
                 ssrc: OUR_SSRC,

@@ -108,12 +108,14 @@
 //! handshake add the DTLS leg's 5-11 KiB and the queued flights (a few KiB).
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use shared::sdp::{Direction, MediaType, SessionDescription, Setup};
+use shared::sdp::{
+    Attribute, Candidate, Connection, Direction, Group, Media, MediaDescription, MediaType, Origin,
+    PayloadCodec, Proto, Secret, SessionDescription, Setup, Ssrc,
+};
 
 use crate::bridge::{rtcp, rtp};
 use crate::demux::{self, PacketKind};
@@ -1016,17 +1018,6 @@ fn write_sdes_cname(out: &mut Vec<u8>, ssrc: u32, cname: &str) {
     out.resize(out.len() + padded - chunk, 0);
 }
 
-/// One codec of the answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnswerCodec {
-    pub payload_type: u8,
-    pub name: String,
-    pub clock_rate: u32,
-    /// Audio channels (written when not 1).
-    pub channels: u16,
-    pub fmtp: Option<String>,
-}
-
 /// The node's SDP answer to a browser's offer (ICE-lite, one audio section, rtcp-mux), with our
 /// `a=setup` (`passive` normally, see [`BrowserSdp::answer_setup`]); `local.direction` is ours,
 /// the offer's reversed.
@@ -1062,66 +1053,45 @@ pub struct LocalSdp<'a> {
     /// Our direction, as written (in an answer: the offer's reversed).
     pub direction: Direction,
     /// The codecs, in order of preference (in an answer: those kept).
-    pub codecs: &'a [AnswerCodec],
+    pub codecs: &'a [PayloadCodec],
     /// Our SSRC and CNAME (`a=ssrc`).
     pub ssrc: u32,
     pub cname: &'a str,
 }
 
-/// The node's SDP (ICE-lite, one audio section, rtcp-mux), offer or answer.
+/// The node's SDP (ICE-lite, one audio section, rtcp-mux), offer or answer, written by
+/// `shared::sdp`.
 fn write_sdp(a: &LocalSdp<'_>, setup: Setup) -> String {
-    let ip_kind = if a.ip.is_ipv4() { "IP4" } else { "IP6" };
-    let mut s = String::with_capacity(1024);
-    let mut line = |args: std::fmt::Arguments<'_>| {
-        let _ = s.write_fmt(args);
-        s.push_str("\r\n");
-    };
-    line(format_args!("v=0"));
-    line(format_args!(
-        "o=- {} {} IN {ip_kind} {}",
-        a.session_id, a.version, a.ip
+    let address = SocketAddr::new(a.ip, a.port);
+    let mut sdp = SessionDescription::new(Origin::new(a.session_id.to_string(), a.version, a.ip));
+    sdp.push_attribute(Attribute::IceLite);
+    sdp.push_attribute(Attribute::Group(Group {
+        semantics: "BUNDLE".into(),
+        mids: vec![a.mid.to_owned()],
+    }));
+    let pts: Vec<u8> = a.codecs.iter().map(|c| c.payload_type).collect();
+    let mut audio = MediaDescription::new(Media::rtp(
+        MediaType::Audio,
+        a.port,
+        Proto::UdpTlsRtpSavpf,
+        &pts,
     ));
-    line(format_args!("s=-"));
-    line(format_args!("t=0 0"));
-    line(format_args!("a=ice-lite"));
-    line(format_args!("a=group:BUNDLE {}", a.mid));
-    let mut pts = String::new();
-    for c in a.codecs {
-        let _ = write!(pts, " {}", c.payload_type);
-    }
-    line(format_args!("m=audio {} UDP/TLS/RTP/SAVPF{pts}", a.port));
-    line(format_args!("c=IN {ip_kind} {}", a.ip));
-    line(format_args!("a=mid:{}", a.mid));
-    line(format_args!("a=ice-ufrag:{}", a.ice.ufrag()));
-    line(format_args!("a=ice-pwd:{}", a.ice.pwd()));
-    line(format_args!(
-        "a=fingerprint:{}",
-        a.certificate.sdp_fingerprint_value()
-    ));
-    line(format_args!("a=setup:{}", setup.as_str()));
-    line(format_args!("a={}", a.direction.as_str()));
-    line(format_args!("a=rtcp-mux"));
-    for c in a.codecs {
-        if c.channels > 1 {
-            line(format_args!(
-                "a=rtpmap:{} {}/{}/{}",
-                c.payload_type, c.name, c.clock_rate, c.channels
-            ));
-        } else {
-            line(format_args!(
-                "a=rtpmap:{} {}/{}",
-                c.payload_type, c.name, c.clock_rate
-            ));
-        }
-        if let Some(fmtp) = &c.fmtp {
-            line(format_args!("a=fmtp:{} {fmtp}", c.payload_type));
-        }
-    }
-    line(format_args!("a=ssrc:{} cname:{}", a.ssrc, a.cname));
-    line(format_args!(
-        "a=candidate:1 1 udp 2130706431 {} {} typ host",
-        a.ip, a.port
-    ));
-    line(format_args!("a=end-of-candidates"));
-    s
+    audio.set_connection(Connection::from_ip(a.ip));
+    audio.push_attribute(Attribute::Mid(a.mid.to_owned()));
+    audio.push_attribute(Attribute::IceUfrag(a.ice.ufrag().to_owned()));
+    audio.push_attribute(Attribute::IcePwd(Secret::new(a.ice.pwd())));
+    audio.push_attribute(Attribute::Fingerprint(a.certificate.sdp_fingerprint()));
+    audio.push_attribute(Attribute::Setup(setup));
+    audio.set_direction(a.direction);
+    audio.push_attribute(Attribute::RtcpMux);
+    audio.set_codecs(a.codecs);
+    audio.push_attribute(Attribute::Ssrc(Ssrc {
+        ssrc: a.ssrc,
+        attribute: "cname".into(),
+        value: Some(a.cname.to_owned()),
+    }));
+    audio.push_attribute(Attribute::Candidate(Candidate::host("1", address)));
+    audio.push_attribute(Attribute::EndOfCandidates);
+    sdp.media.push(audio);
+    sdp.to_string()
 }

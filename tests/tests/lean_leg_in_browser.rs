@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use media_node::dtls::NodeCertificate;
 use media_node::ice::Credentials;
-use media_node::leg::{
-    answer_sdp, AnswerCodec, BrowserLeg, LegStats, LocalSdp, OfferParams, Received,
-};
+use media_node::leg::{answer_sdp, BrowserLeg, LegStats, LocalSdp, OfferParams, Received};
 use media_node::srtp::MAX_RTP_OVERHEAD;
+use shared::sdp::{answer_codecs, Codec, MediaType, PayloadCodec, SessionDescription};
 use tests::process::{wait_for, ProcessGuard};
 
 const OUR_SSRC: u32 = 0x1ea_41e9;
@@ -184,7 +183,7 @@ fn answer(
     }
     let local = Credentials::random();
     let mut params = offer.leg_params(local.clone(), OUR_SSRC, "lean-leg");
-    params.clock_rate = codecs[0].clock_rate;
+    params.clock_rate = codecs[0].codec.clock_rate;
     let new_leg =
         BrowserLeg::new(Instant::now(), certificate, params).map_err(|e| e.to_string())?;
     let answer = answer_sdp(
@@ -209,39 +208,16 @@ fn answer(
 }
 
 /// The offer's Opus and PCMU (its payload type numbers, its Opus fmtp), in its order.
-fn offer_codecs(sdp: &str) -> Vec<AnswerCodec> {
-    let mut codecs = Vec::new();
-    for line in sdp.lines() {
-        let Some(rest) = line.strip_prefix("a=rtpmap:") else {
-            continue;
-        };
-        let Some((pt, encoding)) = rest.split_once(' ') else {
-            continue;
-        };
-        let Ok(payload_type) = pt.parse::<u8>() else {
-            continue;
-        };
-        let mut parts = encoding.trim().split('/');
-        let name = parts.next().unwrap_or_default();
-        if !name.eq_ignore_ascii_case("opus") && !name.eq_ignore_ascii_case("PCMU") {
-            continue;
-        }
-        let clock_rate = parts.next().and_then(|r| r.parse().ok()).unwrap_or(8000);
-        let channels = parts.next().and_then(|c| c.parse().ok()).unwrap_or(1);
-        let fmtp_prefix = format!("a=fmtp:{payload_type} ");
-        let fmtp = sdp
-            .lines()
-            .find_map(|l| l.strip_prefix(&fmtp_prefix))
-            .map(|f| f.trim().to_owned());
-        codecs.push(AnswerCodec {
-            payload_type,
-            name: name.to_owned(),
-            clock_rate,
-            channels,
-            fmtp,
-        });
-    }
-    codecs
+fn offer_codecs(sdp: &str) -> Vec<PayloadCodec> {
+    let Ok(parsed) = sdp.parse::<SessionDescription>() else {
+        return Vec::new();
+    };
+    parsed
+        .media
+        .iter()
+        .find(|m| m.media.media_type == MediaType::Audio)
+        .map(|audio| answer_codecs(audio, &[Codec::OPUS, Codec::PCMU]))
+        .unwrap_or_default()
 }
 
 /// The media loop: the leg's datagrams in and out, the browser's RTP echoed with our SSRC.

@@ -56,7 +56,7 @@ use tracing::{debug, info};
 use crate::demux::{self, PacketKind};
 use crate::dtls::{DtlsError, DtlsRole, NodeCertificate};
 use crate::ice::Credentials;
-use crate::leg::{self, AnswerCodec, BrowserLeg, BrowserSdp, LegError, LocalSdp, Received};
+use crate::leg::{self, BrowserLeg, BrowserSdp, LegError, LocalSdp, Received};
 use crate::srtp;
 pub use negotiate::{
     browser_answer_payload_types, browser_offer, upstream_answer, upstream_inbound_answer,
@@ -408,7 +408,6 @@ impl Session {
         media_addr: SocketAddr,
         codecs: &[PayloadCodec],
     ) -> String {
-        let codecs: Vec<AnswerCodec> = codecs.iter().map(answer_codec).collect();
         let local = LocalSdp {
             session_id: self.local.session_id,
             version: self.local.version,
@@ -418,7 +417,7 @@ impl Session {
             ice: self.leg.local_credentials(),
             certificate,
             direction: self.local.direction,
-            codecs: &codecs,
+            codecs,
             ssrc: self.local.ssrc,
             cname: &self.local.cname,
         };
@@ -471,17 +470,6 @@ impl Session {
             }),
             age_secs: now.saturating_duration_since(self.created).as_secs(),
         }
-    }
-}
-
-/// A codec of the browser-side SDP.
-fn answer_codec(codec: &PayloadCodec) -> AnswerCodec {
-    AnswerCodec {
-        payload_type: codec.payload_type,
-        name: codec.codec.name.to_string(),
-        clock_rate: codec.codec.clock_rate,
-        channels: codec.codec.channels,
-        fmtp: codec.fmtp.clone(),
     }
 }
 

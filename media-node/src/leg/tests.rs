@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use shared::sdp::{Direction, SessionDescription, Setup};
+use shared::sdp::{Codec, Direction, PayloadCodec, SessionDescription, Setup};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction as RtcDirection, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -29,12 +29,10 @@ fn node_addr() -> SocketAddr {
     "198.51.100.1:3478".parse().unwrap()
 }
 
-fn pcmu() -> Vec<AnswerCodec> {
-    vec![AnswerCodec {
+fn pcmu() -> Vec<PayloadCodec> {
+    vec![PayloadCodec {
         payload_type: 0,
-        name: "PCMU".into(),
-        clock_rate: 8000,
-        channels: 1,
+        codec: Codec::PCMU,
         fmtp: None,
     }]
 }
@@ -491,18 +489,14 @@ fn answer_sdp_parses_back_with_everything_the_browser_needs() {
     let cert = NodeCertificate::generate().unwrap();
     let creds = Credentials::random();
     let codecs = vec![
-        AnswerCodec {
+        PayloadCodec {
             payload_type: 111,
-            name: "opus".into(),
-            clock_rate: 48000,
-            channels: 2,
+            codec: Codec::OPUS,
             fmtp: Some("minptime=10;useinbandfec=1".into()),
         },
-        AnswerCodec {
+        PayloadCodec {
             payload_type: 126,
-            name: "telephone-event".into(),
-            clock_rate: 8000,
-            channels: 1,
+            codec: Codec::TELEPHONE_EVENT_8000,
             fmtp: Some("0-15".into()),
         },
     ];
@@ -621,7 +615,7 @@ impl Call {
 /// dimpl's first DTLS retransmission comes this long after a flight (RFC 6347 §4.2.4.1).
 const FIRST_RETRANSMIT: Duration = Duration::from_secs(1);
 
-fn our_offer(cert: &NodeCertificate, local: &Credentials, codecs: &[AnswerCodec]) -> String {
+fn our_offer(cert: &NodeCertificate, local: &Credentials, codecs: &[PayloadCodec]) -> String {
     offer_sdp(&LocalSdp {
         session_id: 43,
         version: 1,
