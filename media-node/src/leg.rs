@@ -264,16 +264,31 @@ impl BrowserSdp {
         Ok(answer)
     }
 
+    /// [`BrowserSdp::from_offer`] of an offer already parsed (the bridge reads its codecs
+    /// from the same parse).
+    pub fn from_parsed_offer(sdp: &SessionDescription) -> Result<Self, LegError> {
+        Self::read(sdp, LegError::Offer, Setup::Actpass)
+    }
+
     fn parse(
         sdp: &str,
         error: fn(&'static str) -> LegError,
         default_setup: Setup,
     ) -> Result<Self, LegError> {
         let parsed = SessionDescription::parse(sdp).map_err(|_| error("unparsable"))?;
+        Self::read(&parsed, error, default_setup)
+    }
+
+    /// Reads the first audio section that is not rejected (port 0).
+    fn read(
+        parsed: &SessionDescription,
+        error: fn(&'static str) -> LegError,
+        default_setup: Setup,
+    ) -> Result<Self, LegError> {
         let media = parsed
             .media
             .iter()
-            .find(|m| m.media.media_type == MediaType::Audio)
+            .find(|m| m.media.media_type == MediaType::Audio && !m.is_rejected())
             .ok_or(error("no audio section"))?;
         let ufrag = parsed.ice_ufrag_for(media).ok_or(error("no a=ice-ufrag"))?;
         let pwd = parsed.ice_pwd_for(media).ok_or(error("no a=ice-pwd"))?;

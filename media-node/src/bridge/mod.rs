@@ -680,8 +680,7 @@ impl Bridge {
             return Err(ControlError::NoFreePort);
         }
         let offer = negotiate::browser_offer(&request.browser_offer_sdp)?;
-        let browser = BrowserSdp::from_offer(&request.browser_offer_sdp)
-            .map_err(|e| ControlError::bad_sdp(e.to_string()))?;
+        let browser = &offer.leg;
         let local = LocalSide {
             session_id: rand::rng().random_range(1..1 << 40),
             version: 1,
@@ -1019,8 +1018,7 @@ impl Bridge {
     ) -> Result<RenegotiateResponse, ControlError> {
         let slot = self.slot_of(&request.session_id)?;
         let offer = negotiate::browser_offer(&request.browser_offer_sdp)?;
-        let browser = BrowserSdp::from_offer(&request.browser_offer_sdp)
-            .map_err(|e| ControlError::bad_sdp(e.to_string()))?;
+        let browser = offer.leg;
         let (restart, kept) = {
             let session = self.sessions[slot]
                 .as_deref()

@@ -4,22 +4,25 @@
 use std::net::{IpAddr, SocketAddr};
 
 use shared::control::ControlError;
+
+use crate::leg::BrowserSdp;
 use shared::sdp::{
     answer_codecs, offered_codecs, Attribute, Codec, Connection, Direction, Media,
     MediaDescription, MediaType, Origin, PayloadCodec, Proto, SessionDescription,
 };
 
-/// The audio section of a browser offer, checked, and the codecs the node can answer.
+/// The audio section of a browser offer, checked: what its browser leg needs and the codecs
+/// the node can answer.
 #[derive(Debug, Clone)]
 pub struct BrowserOffer {
-    /// The `a=mid` of the audio section.
-    pub mid: Option<String>,
+    /// ICE credentials, fingerprints, setup, mid and direction, for the browser leg.
+    pub leg: BrowserSdp,
     /// Codecs both the browser and the bridge have, in the browser's order, with its PTs.
     pub codecs: Vec<PayloadCodec>,
 }
 
-/// Checks a browser offer: parseable, one usable DTLS-SRTP audio section with ICE credentials,
-/// a fingerprint, and at least one codec the bridge relays.
+/// Checks a browser offer (parsed once): one usable DTLS-SRTP audio section with ICE
+/// credentials, a usable fingerprint and a mid, and at least one codec the bridge relays.
 pub fn browser_offer(text: &str) -> Result<BrowserOffer, ControlError> {
     let sdp: SessionDescription = text
         .parse()
@@ -35,26 +38,15 @@ pub fn browser_offer(text: &str) -> Result<BrowserOffer, ControlError> {
             audio.media.proto
         )));
     }
-    if sdp.ice_ufrag_for(audio).is_none() || sdp.ice_pwd_for(audio).is_none() {
-        return Err(ControlError::bad_sdp(
-            "browser offer's audio has no a=ice-ufrag/a=ice-pwd",
-        ));
-    }
-    if sdp.fingerprints_for(audio).is_empty() {
-        return Err(ControlError::bad_sdp(
-            "browser offer's audio has no a=fingerprint (DTLS-SRTP needs one)",
-        ));
-    }
+    let leg =
+        BrowserSdp::from_parsed_offer(&sdp).map_err(|e| ControlError::bad_sdp(e.to_string()))?;
     let codecs = answer_codecs(audio, &Codec::BRIDGE_AUDIO);
     if !codecs.iter().any(|c| !c.codec.is_auxiliary()) {
         return Err(ControlError::bad_sdp(
             "no audio codec in common: the node relays PCMU, PCMA, G722 and opus",
         ));
     }
-    Ok(BrowserOffer {
-        mid: audio.mid().map(str::to_owned),
-        codecs,
-    })
+    Ok(BrowserOffer { leg, codecs })
 }
 
 /// The plain RTP/AVP offer to the upstream: the node's address and RTP port, `codecs` with the
@@ -273,7 +265,7 @@ mod tests {
         let offer = browser_offer(CHROMIUM_OFFER).unwrap();
         let pts: Vec<u8> = offer.codecs.iter().map(|c| c.payload_type).collect();
         assert_eq!(pts, [111, 9, 0, 8, 110, 126]);
-        assert_eq!(offer.mid.as_deref(), Some("0"));
+        assert_eq!(offer.leg.mid, "0");
     }
 
     #[test]
@@ -296,6 +288,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no audio codec"));
+        // What the browser leg needs is checked in the same pass.
+        let strip = |prefix: &str| {
+            CHROMIUM_OFFER
+                .lines()
+                .filter(|l| !l.starts_with(prefix))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        };
+        for (prefix, why) in [
+            ("a=fingerprint", "a=fingerprint"),
+            ("a=ice-ufrag", "a=ice-ufrag"),
+            ("a=mid", "a=mid"),
+        ] {
+            let error = browser_offer(&strip(prefix)).unwrap_err().to_string();
+            assert!(error.contains(why), "{prefix}: {error}");
+        }
     }
 
     #[test]
