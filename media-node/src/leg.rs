@@ -455,21 +455,12 @@ impl BrowserLeg {
         if let Some(remote) = params.remote_ice {
             ice.set_remote(remote);
         }
-        let mut leg = Self::with_parts(
-            now,
-            ice,
-            None,
-            None,
-            params.ssrc,
-            params.clock_rate,
-            params.cname,
-        );
+        let mut leg = Self::without_dtls(now, ice, params.ssrc, params.clock_rate, params.cname);
         leg.deferred_dtls = Some(Box::new(DeferredDtls {
             certificate: certificate.clone(),
             role: params.dtls_role,
             fingerprints: params.remote_fingerprints,
         }));
-        leg.dtls_timeout = None;
         Ok(leg)
     }
 
@@ -506,16 +497,14 @@ impl BrowserLeg {
             certificate: certificate.clone(),
             early_dtls: VecDeque::new(),
         };
-        let mut leg = Self::with_parts(
+        let mut leg = Self::without_dtls(
             now,
             IceLite::new(local_ice),
-            None,
-            Some(Box::new(awaiting)),
             ssrc,
             clock_rate,
             cname.to_owned(),
         );
-        leg.dtls_timeout = None;
+        leg.awaiting_answer = Some(Box::new(awaiting));
         leg
     }
 
@@ -575,23 +564,16 @@ impl BrowserLeg {
         self.awaiting_answer.is_some()
     }
 
-    fn with_parts(
-        now: Instant,
-        ice: IceLite,
-        dtls: Option<DtlsLeg>,
-        awaiting_answer: Option<Box<AwaitingAnswer>>,
-        ssrc: u32,
-        clock_rate: u32,
-        cname: String,
-    ) -> Self {
+    /// A leg whose DTLS leg does not exist yet (the constructors say what it waits for).
+    fn without_dtls(now: Instant, ice: IceLite, ssrc: u32, clock_rate: u32, cname: String) -> Self {
         BrowserLeg {
             ice,
-            dtls,
+            dtls: None,
             deferred_dtls: None,
-            awaiting_answer,
+            awaiting_answer: None,
             keys: None,
             dtls_peer: None,
-            dtls_timeout: Some(now),
+            dtls_timeout: None,
             peer_confirmed: false,
             ssrc,
             clock_rate: clock_rate.max(1),
