@@ -814,6 +814,11 @@ impl BrowserLeg {
         Ok((destination, n))
     }
 
+    /// Whether a datagram waits for [`BrowserLeg::poll_transmit`].
+    pub fn has_transmit(&self) -> bool {
+        !self.tx.is_empty()
+    }
+
     /// The next queued datagram (ICE response, DTLS flight, SRTCP report) into `out`
     /// ([`MAX_TRANSMIT_LEN`] bytes always suffice; a datagram that does not fit is dropped).
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(SocketAddr, usize)> {
@@ -920,7 +925,7 @@ impl BrowserLeg {
 
     /// Polls DTLS until its timeout: flights to the queue, keys to the SRTP contexts.
     fn pump_dtls(&mut self, now: Instant) -> Result<(), LegError> {
-        let Some(role) = self.dtls_role() else {
+        let Some(role) = self.dtls.as_ref().map(DtlsLeg::role) else {
             return Ok(());
         };
         let peer = self.dtls_peer.or(self.ice.selected());

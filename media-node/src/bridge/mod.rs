@@ -1400,7 +1400,8 @@ impl Bridge {
         let Some(session) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        loop {
+        // Most calls (every relayed packet) find nothing queued: no buffer is taken for them.
+        while session.leg.has_transmit() {
             let mut buf = self.outbox.buffer();
             buf.resize(leg::MAX_TRANSMIT_LEN, 0);
             let Some((destination, len)) = session.leg.poll_transmit(&mut buf) else {
