@@ -49,7 +49,7 @@
 //!   DTLS handshake state (5-11 KiB) lives only from the browser's first ICE check to its first
 //!   SRTP packet, and the answer carries no transport-cc, NACK or header extensions, so
 //!   nothing grows per packet. `BRIDGE_PATH_SESSIONS=100 cargo bench -p media-node --bench
-//!   bridge_path`: **14.6 KiB per call set up, 7.5 KiB after 7 s of traffic** (with str0m as
+//!   bridge_path`: **14.5 KiB per call set up, 7.0 KiB after 7 s of traffic** (with str0m as
 //!   the leg: 56.0 and 66.0 KiB). The leg alone (`cargo bench -p media-node --bench
 //!   leg_path`, 100 legs against str0m browsers): 12.8 KiB connected, 3.6 KiB after traffic,
 //!   against 54.4 and 63.6 KiB for the str0m peers themselves.
@@ -153,8 +153,8 @@
 //! with str0m as the browser leg ours was at 1098 against rtpengine's 1093 (ratio 1.00, user
 //! space 4.3 µs per packet), and before batching, interrupt moderation and the timer heap at
 //! 0.88 of rtpengine. The in-process core alone (`cargo bench -p media-node --bench
-//! bridge_path`, no sockets) costs 0.26-0.29 µs per packet each way at 100 and 500 sessions,
-//! SRTP included (with str0m: 0.9-1.9 µs), and adds 0.45-0.52 µs p99.
+//! bridge_path`, no sockets) costs 0.24-0.29 µs per packet each way at 100 and 500 sessions,
+//! SRTP included (with str0m: 0.9-1.9 µs), and adds 0.43-0.66 µs p99.
 //!
 //! ## The socket floor
 //!
@@ -199,8 +199,8 @@
 //!   floor above says what that costs in CPU).
 //! - Memory per call is RSS growth across a step; allocators keep freed memory between steps
 //!   and a retried step reuses the same process, so figures after the first step of a process
-//!   read low. The in-process bench measures the Rust heap exactly: 14.6 KiB per call when set
-//!   up, 6.0-7.5 KiB after 7 s of traffic.
+//!   read low. The in-process bench measures the Rust heap exactly: 14.5-14.6 KiB per call when
+//!   set up, 5.9-7.0 KiB after 7 s of traffic.
 //!
 //! Next levers, in order: (1) past the socket floor the kernel's UDP path itself has to go:
 //! AF_XDP or XDP/eBPF for the plain RTP leg (rewrite and redirect in the kernel, no copy to
