@@ -51,7 +51,7 @@
 //!   nothing grows per packet. `BRIDGE_PATH_SESSIONS=100 cargo bench -p media-node --bench
 //!   bridge_path`: **14.5 KiB per call set up, 7.0 KiB after 7 s of traffic** (with str0m as
 //!   the leg: 56.0 and 66.0 KiB). The leg alone (`cargo bench -p media-node --bench
-//!   leg_path`, 100 legs against str0m browsers): 12.8 KiB connected, 3.6 KiB after traffic,
+//!   leg_path`, 100 legs against str0m browsers): 12.9 KiB connected, 3.7 KiB after traffic,
 //!   against 54.4 and 63.6 KiB for the str0m peers themselves.
 //! - **Sans-IO core, thin IO shell.** [`bridge::Bridge`] takes `handle_receive(now, source,
 //!   destination, bytes)`, `handle_timeout(now)` and the control calls, and gives
