@@ -96,7 +96,7 @@
 //!
 //! # Size
 //!
-//! Inline, `size_of::<BrowserLeg>()` is 952 bytes (the ignored test `leg::tests::inline_size`
+//! Inline, `size_of::<BrowserLeg>()` is 1,016 bytes (the ignored test `leg::tests::inline_size`
 //! prints it: [`IceLite`] 360, [`DtlsLeg`] 224, the rest counters, RTCP state and the queue
 //! handles; an offerer leg's certificate handle and early DTLS queue are boxed and gone after
 //! the answer). On the heap in steady state, from the parts' documentation (no heaptrack run):
