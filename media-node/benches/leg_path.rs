@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use cpu_time::ThreadTime;
 use media_node::dtls::NodeCertificate;
 use media_node::ice::Credentials;
-use media_node::leg::{answer_sdp, BrowserLeg, LocalSdp, OfferParams, Received};
+use media_node::leg::{answer_sdp, BrowserLeg, BrowserSdp, LocalSdp, Received};
 use media_node::srtp::MAX_RTP_OVERHEAD;
 use shared::sdp::{Codec, PayloadCodec};
 use str0m::change::SdpAnswer;
@@ -92,7 +92,7 @@ fn new_calls(n: usize, cert: &NodeCertificate, now: Instant) -> Calls {
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, pending) = change.apply().expect("offer");
-        let offer = OfferParams::from_sdp(&offer.to_sdp_string()).expect("offer params");
+        let offer = BrowserSdp::from_offer(&offer.to_sdp_string()).expect("offer params");
         let local = Credentials::random();
         let leg = BrowserLeg::new(now, cert, offer.leg_params(local.clone(), OUR_SSRC, "node"))
             .expect("leg");

@@ -46,7 +46,7 @@
 //! [`answer_sdp`] writes the node's answer to the browser's offer, [`offer_sdp`] the node's
 //! offer (`a=setup:actpass`) to the browser; both go through one writer. [`BrowserSdp`] takes
 //! what the leg needs (ICE credentials, fingerprints, setup, mid, direction) from the
-//! browser's offer ([`BrowserSdp::from_offer`], also [`OfferParams::from_sdp`]) or answer
+//! browser's offer ([`BrowserSdp::from_offer`]) or answer
 //! ([`BrowserSdp::from_answer`], which refuses `actpass`).
 //!
 //! # The node as offerer
@@ -241,15 +241,7 @@ pub struct BrowserSdp {
     pub direction: Direction,
 }
 
-/// The browser's offer, when the node answers (the name the answerer side has always used).
-pub type OfferParams = BrowserSdp;
-
 impl BrowserSdp {
-    /// Extracts the leg's inputs from the browser's offer (= [`BrowserSdp::from_offer`]).
-    pub fn from_sdp(sdp: &str) -> Result<Self, LegError> {
-        Self::from_offer(sdp)
-    }
-
     /// Extracts the leg's inputs from the browser's offer; no `a=setup` reads as `actpass`.
     pub fn from_offer(sdp: &str) -> Result<Self, LegError> {
         Self::parse(sdp, LegError::Offer, Setup::Actpass)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use media_node::dtls::NodeCertificate;
 use media_node::ice::Credentials;
-use media_node::leg::{answer_sdp, BrowserLeg, LegStats, LocalSdp, OfferParams, Received};
+use media_node::leg::{answer_sdp, BrowserLeg, BrowserSdp, LegStats, LocalSdp, Received};
 use media_node::srtp::MAX_RTP_OVERHEAD;
 use shared::sdp::{answer_codecs, Codec, MediaType, PayloadCodec, SessionDescription};
 use tests::process::{wait_for, ProcessGuard};
@@ -176,7 +176,7 @@ fn answer(
     media_addr: SocketAddr,
 ) -> Result<String, String> {
     println!("--- offer ---\n{offer_sdp}");
-    let offer = OfferParams::from_sdp(offer_sdp).map_err(|e| e.to_string())?;
+    let offer = BrowserSdp::from_offer(offer_sdp).map_err(|e| e.to_string())?;
     let codecs = offer_codecs(offer_sdp);
     if codecs.is_empty() {
         return Err("no PCMU or Opus in the offer".into());

@@ -96,7 +96,7 @@ impl Call {
         let (offer, pending) = change.apply().unwrap();
 
         let cert = NodeCertificate::generate().unwrap();
-        let offer = OfferParams::from_sdp(&offer.to_sdp_string()).unwrap();
+        let offer = BrowserSdp::from_offer(&offer.to_sdp_string()).unwrap();
         assert_eq!(offer.setup, Setup::Actpass);
         assert_eq!(offer.answer_setup(), Setup::Passive);
         let local = Credentials::random();
@@ -554,18 +554,18 @@ fn an_offer_without_what_the_leg_needs_is_refused() {
         NodeCertificate::generate().unwrap().sdp_fingerprint_value()
     );
     assert!(matches!(
-        OfferParams::from_sdp("garbage"),
+        BrowserSdp::from_offer("garbage"),
         Err(LegError::Offer(_))
     ));
     assert!(matches!(
-        OfferParams::from_sdp(&format!("{base}{fp}")),
+        BrowserSdp::from_offer(&format!("{base}{fp}")),
         Err(LegError::Offer("no a=ice-ufrag"))
     ));
     assert!(matches!(
-        OfferParams::from_sdp(&format!("{base}{ice}")),
+        BrowserSdp::from_offer(&format!("{base}{ice}")),
         Err(LegError::Offer("no usable a=fingerprint"))
     ));
-    let offer = OfferParams::from_sdp(&format!("{base}{ice}{fp}a=setup:passive\r\n")).unwrap();
+    let offer = BrowserSdp::from_offer(&format!("{base}{ice}{fp}a=setup:passive\r\n")).unwrap();
     assert_eq!(offer.mid, "0");
     assert_eq!(offer.direction, Direction::SendRecv);
     assert_eq!(offer.answer_setup(), Setup::Active);
